@@ -1,0 +1,529 @@
+"""The runner contract and the bookkeeping every backend shares.
+
+Like CPython's ``concurrent.futures._base``, this module owns everything that is the same for every
+backend: keys, States, waiters, cancellation, ``as_completed``, ``release``, the ``start()``
+lifecycle, equality and pickling. A backend only says how an admitted call is executed
+(`BaseTaskRunner._submit`, `BaseTaskRunner._invoke`).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import enum
+import functools
+import inspect
+import math
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar, final
+
+import attrs
+import trio
+
+from ._states import (
+    Cancelled,
+    Completed,
+    Crashed,
+    Failed,
+    State,
+    StateType,
+    state_for_base_exception,
+)
+
+__all__ = ["BaseTaskRunner", "RunnerStatistics", "TaskConcurrencyType"]
+
+R = TypeVar("R", bound="BaseTaskRunner")
+
+#: The runner whose call is executing in the current task (or in the thread it started).
+current_runner: ContextVar[BaseTaskRunner | None] = ContextVar(
+    "trio_runners_current_runner", default=None
+)
+
+_EXIT_MESSAGE = "cancelled: the runner's start() block was left by an exception or a cancel"
+
+
+class TaskConcurrencyType(enum.Enum):
+    """How a runner executes the calls it is given."""
+
+    SEQUENTIAL = "SEQUENTIAL"
+    CONCURRENT = "CONCURRENT"
+    PARALLEL = "PARALLEL"
+
+
+@final
+@attrs.frozen
+class RunnerStatistics:
+    """A snapshot of a runner's counters (Trio's ``statistics()`` convention).
+
+    Attributes:
+      queued: calls submitted but not yet executing.
+      running: calls executing now (a cancelled call counts until its code has unwound).
+      completed, failed, cancelled, crashed: calls of this run that ended in each State.
+      retained: finished States still held (not yet released).
+      waiters: tasks blocked in `wait` right now.
+    """
+
+    queued: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+    crashed: int
+    retained: int
+    waiters: int
+
+    @property
+    def finished(self) -> int:
+        """Calls of this run that have a terminal State."""
+        return self.completed + self.failed + self.cancelled + self.crashed
+
+
+class _CallRecord:
+    """Bookkeeping for one submitted call."""
+
+    __slots__ = ("call", "event", "key", "listeners", "scope", "state")
+
+    def __init__(self, key: Hashable, call: Callable[[], Any]) -> None:
+        self.key = key
+        self.call: Callable[[], Any] | None = call
+        self.state: State[Any] | None = None
+        self.event: trio.Event | None = None
+        self.scope: trio.CancelScope | None = None
+        self.listeners: list[trio.MemorySendChannel[tuple[Hashable, State[Any]]]] | None = None
+
+
+def is_async_callable(call: object) -> bool:
+    """True if calling ``call`` returns a coroutine (async functions, partials of them, objects
+    with an ``async def __call__``)."""
+    while isinstance(call, functools.partial):
+        call = call.func
+    if inspect.iscoroutinefunction(call):
+        return True
+    dunder_call = getattr(type(call), "__call__", None)  # noqa: B004 (async __call__ objects)
+    return inspect.iscoroutinefunction(dunder_call)
+
+
+class BaseTaskRunner(abc.ABC):
+    """The contract every runner implements; see the subclasses for how calls execute.
+
+    A runner is configured by its constructor options only. ``==`` compares the type and the
+    options, ``duplicate()`` makes a new unstarted runner with the same options, and a runner
+    pickles to its options (the copy is not started).
+    """
+
+    def __init__(self) -> None:
+        self._started = False
+        self._accepting = False
+        self._calls: dict[Hashable, _CallRecord] = {}
+        self._unfinished = 0
+        self._running = 0
+        self._waiters = 0
+        self._counts = dict.fromkeys(StateType, 0)
+        self._idle: trio.Event | None = None
+        self._nursery: trio.Nursery | None = None
+        self._thread_limiter: trio.CapacityLimiter | None = None
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    @abc.abstractmethod
+    def concurrency_type(self) -> TaskConcurrencyType:
+        """`TaskConcurrencyType` of this runner."""
+
+    @property
+    def name(self) -> str:
+        """The class name, lowercased, without ``taskrunner``: ``sequential``, ``concurrent``..."""
+        return type(self).__name__.lower().replace("taskrunner", "")
+
+    def _options(self) -> dict[str, Any]:
+        """The constructor options of this runner (override when there are any)."""
+        return {}
+
+    def duplicate(self: R) -> R:
+        """A new, unstarted runner with the same options."""
+        return type(self)(**self._options())
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, BaseTaskRunner)
+        return self._options() == other._options()
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(self._options().items()))))
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self._options().items())
+        return f"{type(self).__name__}({options})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self._options()
+
+    def __setstate__(self, options: dict[str, Any]) -> None:
+        type(self).__init__(self, **options)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @asynccontextmanager
+    async def start(self: R) -> AsyncIterator[R]:
+        """Start the runner for one run and yield it.
+
+        Opens the runner's nursery (and whatever the backend needs). Leaving the block normally
+        waits until every submitted call has finished (calls may still submit more calls while it
+        waits). Leaving it by an exception, or by a cancel of the enclosing scope, cancels every
+        unfinished call (each becomes Cancelled) and the exception propagates, inside an exception
+        group as Trio's nurseries do. A call that crashes with a `BaseException` that is not
+        cancellation (e.g. `KeyboardInterrupt`) cancels the run and propagates the same way.
+
+        Each ``start()`` begins a fresh run with no keys; States of the previous run stay readable
+        until then.
+
+        Raises:
+          RuntimeError: if the runner is already started.
+        """
+        if self._started:
+            raise RuntimeError(
+                f"{self!r} is already started; use runner.duplicate() for a second one"
+            )
+        self._started = True
+        self._calls = {}
+        self._unfinished = 0
+        self._running = 0
+        self._counts = dict.fromkeys(StateType, 0)
+        self._idle = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self._thread_limiter = self._make_thread_limiter()
+                try:
+                    await self._open(nursery)
+                    self._accepting = True
+                    yield self
+                    await self._drain()
+                except BaseException:
+                    self._cancel_unfinished(_EXIT_MESSAGE)
+                    raise
+                finally:
+                    self._accepting = False
+                    self._close()
+        finally:
+            self._nursery = None
+            self._started = False
+
+    async def _drain(self) -> None:
+        """Wait until every submitted call has a terminal State."""
+        if self._unfinished:
+            self._idle = trio.Event()
+            await self._idle.wait()
+            self._idle = None
+
+    def _make_thread_limiter(self) -> trio.CapacityLimiter:
+        """The limiter for this run's worker threads (sync calls)."""
+        return trio.to_thread.current_default_thread_limiter()
+
+    async def _open(self, nursery: trio.Nursery) -> None:  # noqa: B027
+        """Hook: set up the backend inside the run's nursery, before the block runs."""
+
+    def _close(self) -> None:  # noqa: B027
+        """Hook: stop accepting work (e.g. close channels); synchronous, runs on every exit."""
+
+    @property
+    def started(self) -> bool:
+        """True between entering and leaving `start()`."""
+        return self._started
+
+    # ------------------------------------------------------------------ backend hooks
+
+    @abc.abstractmethod
+    async def _submit(self, record: _CallRecord) -> None:
+        """Hand a registered call to the backend. Must checkpoint. Runs `_execute` eventually."""
+
+    async def _invoke(self, call: Callable[[], Any]) -> Any:
+        """Run one call inside its cancel scope and return what it returned.
+
+        Default: async callables on the event loop; sync callables in a worker thread bounded by
+        the run's thread limiter, abandoned on cancel (``trio.from_thread.check_cancelled()``
+        lets the call notice); a sync call that returns an awaitable has it awaited on the loop.
+        """
+        if is_async_callable(call):
+            return await call()
+        result = await trio.to_thread.run_sync(
+            call, abandon_on_cancel=True, limiter=self._thread_limiter
+        )
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    async def _execute(self, record: _CallRecord) -> None:
+        """Execute an admitted call and record its State (first State recorded wins).
+
+        `Exception` -> Failed. Its own scope cancelled -> Cancelled. Cancellation from an
+        enclosing scope -> Cancelled, then re-raised. Any other `BaseException` -> Crashed, then
+        re-raised.
+        """
+        if record.state is not None:  # cancelled while queued: never starts
+            return
+        call = record.call
+        assert call is not None
+        record.call = None
+        scope = record.scope = trio.CancelScope()
+        self._running += 1
+        token = current_runner.set(self)
+        try:
+            with scope:
+                result = await self._invoke(call)
+        except Exception as exc:
+            self._finish(record, Failed(exc))
+        except BaseException as exc:
+            self._finish(record, state_for_base_exception(exc))
+            raise
+        else:
+            if scope.cancelled_caught:
+                self._finish(record, Cancelled("cancelled"))
+            elif isinstance(result, State):
+                self._finish(record, result)
+            else:
+                self._finish(record, Completed(result))
+        finally:
+            current_runner.reset(token)
+            self._running -= 1
+            record.scope = None
+
+    def _finish(self, record: _CallRecord, state: State[Any]) -> None:
+        """Record ``state`` as the call's terminal State unless it has one; wake its waiters."""
+        if record.state is not None:
+            return
+        record.state = state
+        record.call = None
+        self._counts[state.type] += 1
+        self._unfinished -= 1
+        if record.event is not None:
+            record.event.set()
+        if record.listeners is not None:
+            for listener in record.listeners:
+                # A consumer that called aclose() has stopped listening.
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    listener.send_nowait((record.key, state))
+            record.listeners = None
+        if self._unfinished == 0 and self._idle is not None:
+            self._idle.set()
+
+    def _abort(self, record: _CallRecord, exc: BaseException) -> None:
+        """The submitter was interrupted before the call was handed over: end the call."""
+        if isinstance(exc, Exception):
+            self._finish(record, Crashed(exc))
+        else:
+            self._finish(record, state_for_base_exception(exc))
+        if record.scope is not None:
+            record.scope.cancel()
+
+    def _lookup(self, key: Hashable) -> _CallRecord:
+        try:
+            return self._calls[key]
+        except KeyError:
+            raise KeyError(
+                f"unknown key {key!r}: it was not submitted in this run, or it was released"
+            ) from None
+
+    # ------------------------------------------------------------------ the contract
+
+    async def submit(self, key: Hashable, call: Callable[[], Any]) -> None:
+        """Submit ``call`` (a zero-argument callable, sync or async) under ``key``.
+
+        What "submitted" means depends on the runner: the sequential runner runs the call to
+        completion here; the concurrent runners return once the call is accepted (waiting only for
+        ``max_pending`` backpressure). The call may return a value, an awaitable, or a `State`
+        (kept as is). Always a checkpoint. If the submitter is cancelled before the call was
+        handed over (or, for the sequential runner, while it runs), the call ends Cancelled and
+        `trio.Cancelled` propagates.
+
+        Raises:
+          RuntimeError: the runner is not started (or has exited).
+          TypeError: ``call`` is not callable, or ``key`` is not hashable.
+          ValueError: ``key`` was already submitted in this run (and not released).
+        """
+        if not self._accepting:
+            raise RuntimeError(
+                f"{self!r} is not started: submit calls inside 'async with runner.start():'"
+            )
+        if not callable(call):
+            raise TypeError(f"call must be a zero-argument callable, not {type(call).__name__}")
+        calls = self._calls
+        if key in calls:  # also raises TypeError for an unhashable key
+            raise ValueError(f"key {key!r} was already submitted in this run")
+        record = calls[key] = _CallRecord(key, call)
+        self._unfinished += 1
+        try:
+            await self._submit(record)
+        except BaseException as exc:
+            self._abort(record, exc)
+            raise
+
+    async def wait(self, key: Hashable, timeout: float | None = None) -> State[Any] | None:
+        """Wait for the call's final State; None if ``timeout`` seconds pass first.
+
+        ``timeout=None`` waits as long as it takes; ``timeout=0`` polls. The call's own exception
+        never escapes (it is inside the State) and a timeout never disturbs the call. Every
+        waiter on a key gets the same State object. If the call finishes at the very instant the
+        timeout expires, either answer may be returned. Always a checkpoint; if the waiter is
+        cancelled, `trio.Cancelled` propagates and the call is unaffected.
+
+        Waited from inside a call of the same runner, a worker slot held by that call is lent
+        back while it waits (see `ConcurrentTaskRunner`), so nested waits cannot deadlock.
+
+        Raises:
+          KeyError: ``key`` is unknown (never submitted in this run, or released).
+          ValueError: ``timeout`` is negative or NaN.
+        """
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be None or >= 0, not {timeout!r}")
+        record = self._lookup(key)
+        state = record.state
+        if state is not None or timeout == 0:
+            await trio.lowlevel.checkpoint()
+            return record.state
+        event = record.event
+        if event is None:
+            event = record.event = trio.Event()
+        self._waiters += 1
+        try:
+            if current_runner.get() is self:
+                await self._wait_lending_slot(event, timeout)
+            elif timeout is None:
+                await event.wait()
+            else:
+                with trio.move_on_after(timeout):
+                    await event.wait()
+        finally:
+            self._waiters -= 1
+        return record.state
+
+    async def _wait_lending_slot(self, event: trio.Event, timeout: float | None) -> None:
+        """Hook for runners with worker slots: wait for ``event`` without holding a slot."""
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            await event.wait()
+
+    def cancel(self, key: Hashable) -> bool:
+        """Cancel one call; not a checkpoint (synchronous).
+
+        A queued call never starts; a running call has its own cancel scope cancelled. The State
+        becomes Cancelled at once and waiters wake. Siblings and the runner are not disturbed.
+
+        Returns:
+          True if the call was unfinished and is now Cancelled; False if it had already finished.
+
+        Raises:
+          KeyError: ``key`` is unknown.
+        """
+        record = self._lookup(key)
+        if record.state is not None:
+            return False
+        self._cancel_record(record, "cancelled by cancel()")
+        return True
+
+    def cancel_all(self) -> int:
+        """Cancel every unfinished call of this run, as `cancel`; return how many were cancelled.
+        Not a checkpoint. The runner keeps accepting new calls."""
+        return self._cancel_unfinished("cancelled by cancel_all()")
+
+    def _cancel_unfinished(self, message: str) -> int:
+        unfinished = [r for r in self._calls.values() if r.state is None]
+        for record in unfinished:
+            self._cancel_record(record, message)
+        return len(unfinished)
+
+    def _cancel_record(self, record: _CallRecord, message: str) -> None:
+        self._finish(record, Cancelled(message))
+        if record.scope is not None:
+            record.scope.cancel()
+
+    def as_completed(self, keys: Iterable[Hashable]) -> AsCompleted:
+        """An async iterator of ``(key, State)`` for ``keys``, in the order they finish.
+
+        Calls that have already finished come first. Duplicate keys are reported once. Backed by a
+        memory channel sized to ``keys``: no polling, and the runner never blocks on a slow
+        consumer. Each step is a checkpoint; cancelling the consumer does not affect the calls.
+        Call ``aclose()`` (or use ``async with``) to stop listening early.
+
+        Raises:
+          KeyError: at once, if any key is unknown.
+        """
+        records = [self._lookup(key) for key in dict.fromkeys(keys)]
+        return AsCompleted(records)
+
+    def release(self, key: Hashable) -> None:
+        """Forget a finished call's State so memory stays bounded; the key may be reused.
+        Not a checkpoint.
+
+        Raises:
+          KeyError: ``key`` is unknown.
+          RuntimeError: the call has not finished.
+        """
+        record = self._lookup(key)
+        if record.state is None:
+            raise RuntimeError(f"call {key!r} has not finished; cancel or wait for it first")
+        del self._calls[key]
+
+    def state(self, key: Hashable) -> State[Any] | None:
+        """The call's State if it has finished, else None. Not a checkpoint.
+
+        Raises:
+          KeyError: ``key`` is unknown.
+        """
+        return self._lookup(key).state
+
+    def statistics(self) -> RunnerStatistics:
+        """Counters of the current (or last) run; see `RunnerStatistics`. Not a checkpoint."""
+        counts = self._counts
+        return RunnerStatistics(
+            queued=self._unfinished - self._running,
+            running=self._running,
+            completed=counts[StateType.COMPLETED],
+            failed=counts[StateType.FAILED],
+            cancelled=counts[StateType.CANCELLED],
+            crashed=counts[StateType.CRASHED],
+            retained=len(self._calls) - self._unfinished,
+            waiters=self._waiters,
+        )
+
+
+@final
+class AsCompleted:
+    """Async iterator returned by `BaseTaskRunner.as_completed`."""
+
+    def __init__(self, records: list[_CallRecord]) -> None:
+        send, receive = trio.open_memory_channel[tuple[Hashable, State[Any]]](max(len(records), 1))
+        for record in records:
+            if record.state is not None:
+                send.send_nowait((record.key, record.state))
+            elif record.listeners is None:
+                record.listeners = [send]
+            else:
+                record.listeners.append(send)
+        self._receive = receive
+        self._remaining = len(records)
+
+    def __aiter__(self) -> AsCompleted:
+        return self
+
+    async def __anext__(self) -> tuple[Hashable, State[Any]]:
+        """The next finished ``(key, State)``. A checkpoint."""
+        if self._remaining == 0:
+            await trio.lowlevel.checkpoint()
+            raise StopAsyncIteration
+        item = await self._receive.receive()
+        self._remaining -= 1
+        return item
+
+    async def aclose(self) -> None:
+        """Stop listening; later completions are not delivered. A checkpoint."""
+        self._remaining = 0
+        await self._receive.aclose()
+
+    async def __aenter__(self) -> AsCompleted:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

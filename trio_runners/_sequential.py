@@ -1,0 +1,48 @@
+"""SequentialTaskRunner: every call runs to completion inside `submit`, one at a time."""
+
+from __future__ import annotations
+
+from typing import final
+
+import trio
+
+from ._base import BaseTaskRunner, TaskConcurrencyType, _CallRecord, current_runner
+
+__all__ = ["SequentialTaskRunner"]
+
+
+@final
+class SequentialTaskRunner(BaseTaskRunner):
+    """Runs each call to completion inside `submit`, in submission order, one at a time.
+
+    ``await runner.submit(key, call)`` returns only when the call has finished, so calls start in
+    submission order and each ends before the next starts. Submitters in several tasks are served
+    first come, first served (a FIFO `trio.Lock`). A call that submits to its own runner (a
+    nested call) runs inline, depth first, as a function call would.
+
+    Cancellation: ``cancel(key)`` cancels the call's own scope; its State is Cancelled at once and
+    ``submit`` returns normally. If the *submitter* is cancelled (an enclosing scope), the call is
+    recorded Cancelled and `trio.Cancelled` propagates out of ``submit``. Sync calls run in a
+    worker thread that is abandoned on cancel; ``trio.from_thread.check_cancelled()`` lets them
+    stop early.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock: trio.Lock | None = None
+
+    @property
+    def concurrency_type(self) -> TaskConcurrencyType:
+        return TaskConcurrencyType.SEQUENTIAL
+
+    async def _open(self, nursery: trio.Nursery) -> None:
+        self._lock = trio.Lock()
+
+    async def _submit(self, record: _CallRecord) -> None:
+        if current_runner.get() is self:  # nested: run inline, the lock is held by our caller
+            await trio.lowlevel.checkpoint()
+            await self._execute(record)
+            return
+        assert self._lock is not None
+        async with self._lock:
+            await self._execute(record)
