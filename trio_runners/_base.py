@@ -13,7 +13,6 @@ import contextlib
 import enum
 import functools
 import inspect
-import math
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -36,9 +35,9 @@ __all__ = ["BaseTaskRunner", "RunnerStatistics", "TaskConcurrencyType"]
 
 R = TypeVar("R", bound="BaseTaskRunner")
 
-#: The runner whose call is executing in the current task (or in the thread it started).
-current_runner: ContextVar[BaseTaskRunner | None] = ContextVar(
-    "trio_runners_current_runner", default=None
+#: The runner and call executing in the current task (or in a thread or child task it started).
+current_call: ContextVar[tuple[BaseTaskRunner, _CallRecord] | None] = ContextVar(
+    "trio_runners_current_call", default=None
 )
 
 _EXIT_MESSAGE = "cancelled: the runner's start() block was left by an exception or a cancel"
@@ -83,7 +82,7 @@ class RunnerStatistics:
 class _CallRecord:
     """Bookkeeping for one submitted call."""
 
-    __slots__ = ("call", "event", "key", "listeners", "scope", "state")
+    __slots__ = ("call", "event", "key", "lent", "listeners", "scope", "state")
 
     def __init__(self, key: Hashable, call: Callable[[], Any]) -> None:
         self.key = key
@@ -92,6 +91,7 @@ class _CallRecord:
         self.event: trio.Event | None = None
         self.scope: trio.CancelScope | None = None
         self.listeners: list[trio.MemorySendChannel[tuple[Hashable, State[Any]]]] | None = None
+        self.lent = 0  # how many of the call's tasks are waiting with its worker slot lent back
 
 
 def is_async_callable(call: object) -> bool:
@@ -103,6 +103,12 @@ def is_async_callable(call: object) -> bool:
         return True
     dunder_call = getattr(type(call), "__call__", None)  # noqa: B004 (async __call__ objects)
     return inspect.iscoroutinefunction(dunder_call)
+
+
+def _call_in_box(call: Callable[[], Any]) -> tuple[Any]:
+    """Run a sync call in a worker thread; the box lets it return a coroutine (awaited on the
+    loop afterwards), which `trio.to_thread.run_sync` would otherwise refuse."""
+    return (call(),)
 
 
 class BaseTaskRunner(abc.ABC):
@@ -249,8 +255,8 @@ class BaseTaskRunner(abc.ABC):
         """
         if is_async_callable(call):
             return await call()
-        result = await trio.to_thread.run_sync(
-            call, abandon_on_cancel=True, limiter=self._thread_limiter
+        (result,) = await trio.to_thread.run_sync(
+            _call_in_box, call, abandon_on_cancel=True, limiter=self._thread_limiter
         )
         if inspect.isawaitable(result):
             return await result
@@ -270,7 +276,7 @@ class BaseTaskRunner(abc.ABC):
         record.call = None
         scope = record.scope = trio.CancelScope()
         self._running += 1
-        token = current_runner.set(self)
+        token = current_call.set((self, record))
         try:
             with scope:
                 result = await self._invoke(call)
@@ -287,7 +293,7 @@ class BaseTaskRunner(abc.ABC):
             else:
                 self._finish(record, Completed(result))
         finally:
-            current_runner.reset(token)
+            current_call.reset(token)
             self._running -= 1
             record.scope = None
 
@@ -370,7 +376,7 @@ class BaseTaskRunner(abc.ABC):
         timeout expires, either answer may be returned. Always a checkpoint; if the waiter is
         cancelled, `trio.Cancelled` propagates and the call is unaffected.
 
-        Waited from inside a call of the same runner, a worker slot held by that call is lent
+        Waited from inside a call of the same runner, the worker slot held by that call is lent
         back while it waits (see `ConcurrentTaskRunner`), so nested waits cannot deadlock.
 
         Raises:
@@ -389,21 +395,44 @@ class BaseTaskRunner(abc.ABC):
             event = record.event = trio.Event()
         self._waiters += 1
         try:
-            if current_runner.get() is self:
-                await self._wait_lending_slot(event, timeout)
-            elif timeout is None:
-                await event.wait()
-            else:
-                with trio.move_on_after(timeout):
+            async with self._slot_lent():
+                if timeout is None:
                     await event.wait()
+                else:
+                    with trio.move_on_after(timeout):
+                        await event.wait()
         finally:
             self._waiters -= 1
         return record.state
 
-    async def _wait_lending_slot(self, event: trio.Event, timeout: float | None) -> None:
-        """Hook for runners with worker slots: wait for ``event`` without holding a slot."""
-        with trio.move_on_after(math.inf if timeout is None else timeout):
-            await event.wait()
+    @asynccontextmanager
+    async def _slot_lent(self) -> AsyncIterator[None]:
+        """Around a wait: if the current task belongs to one of this runner's calls, let the
+        backend lend that call's worker slot back for the duration (see `_lend_slot`)."""
+        current = current_call.get()
+        if current is None or current[0] is not self:
+            yield
+            return
+        record = current[1]
+        record.lent += 1
+        if record.lent == 1:
+            self._lend_slot()
+        try:
+            yield
+        finally:
+            record.lent -= 1
+            if record.lent == 0:
+                # Take a slot back before the call resumes. Shielded so that the slot count
+                # stays exact: the call's task gives back exactly one slot when it ends. Every
+                # slot holder is a running call, so this wait ends when one of them does.
+                with trio.CancelScope(shield=True):
+                    await self._reclaim_slot()
+
+    def _lend_slot(self) -> None:  # noqa: B027
+        """Hook for runners with worker slots: give the current call's slot back."""
+
+    async def _reclaim_slot(self) -> None:  # noqa: B027
+        """Hook for runners with worker slots: take a slot for the current call again."""
 
     def cancel(self, key: Hashable) -> bool:
         """Cancel one call; not a checkpoint (synchronous).
@@ -451,7 +480,7 @@ class BaseTaskRunner(abc.ABC):
           KeyError: at once, if any key is unknown.
         """
         records = [self._lookup(key) for key in dict.fromkeys(keys)]
-        return AsCompleted(records)
+        return AsCompleted(self, records)
 
     def release(self, key: Hashable) -> None:
         """Forget a finished call's State so memory stays bounded; the key may be reused.
@@ -493,7 +522,8 @@ class BaseTaskRunner(abc.ABC):
 class AsCompleted:
     """Async iterator returned by `BaseTaskRunner.as_completed`."""
 
-    def __init__(self, records: list[_CallRecord]) -> None:
+    def __init__(self, runner: BaseTaskRunner, records: list[_CallRecord]) -> None:
+        self._runner = runner
         send, receive = trio.open_memory_channel[tuple[Hashable, State[Any]]](max(len(records), 1))
         for record in records:
             if record.state is not None:
@@ -513,7 +543,8 @@ class AsCompleted:
         if self._remaining == 0:
             await trio.lowlevel.checkpoint()
             raise StopAsyncIteration
-        item = await self._receive.receive()
+        async with self._runner._slot_lent():
+            item = await self._receive.receive()
         self._remaining -= 1
         return item
 

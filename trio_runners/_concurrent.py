@@ -32,14 +32,15 @@ class ConcurrentTaskRunner(BaseTaskRunner):
       max_pending: with ``max_workers``, `submit` waits while this many accepted calls have not
         been admitted yet (backpressure through a bounded memory channel). ``None``: unbounded.
 
-    A call waiting (via `wait` or `as_completed`... on this runner) from inside one of this
-    runner's calls lends its worker slot back while it waits and takes a slot again (FIFO)
-    before it resumes, so nested submit-and-wait cannot deadlock, even with ``max_workers=1``.
+    A call that waits on this runner (`wait`, `as_completed`) from inside one of this runner's
+    calls lends its worker slot back while it waits and takes a slot again (FIFO) before it
+    resumes, so nested submit-and-wait cannot deadlock, even with ``max_workers=1``.
 
     Cancellation: ``cancel(key)`` removes a queued call (it never starts) or cancels a running
-    call's own scope; the State is Cancelled at once. Sync calls run in worker threads, at most
-    ``max_workers`` of them (default: Trio's thread limiter), abandoned on cancel; an abandoned
-    thread keeps its thread token until it really ends, so the thread count stays bounded.
+    call's own scope; the State is Cancelled at once. Sync calls run in worker threads that are
+    abandoned on cancel (``trio.from_thread.check_cancelled()`` lets a call stop early); an
+    abandoned thread no longer holds a worker slot. Threads are bounded by the worker slots with
+    ``max_workers``, and by Trio's default thread limiter (40) without it.
     """
 
     def __init__(self, max_workers: int | None = None, max_pending: int | None = None) -> None:
@@ -66,7 +67,9 @@ class ConcurrentTaskRunner(BaseTaskRunner):
     def _make_thread_limiter(self) -> trio.CapacityLimiter:
         if self.max_workers is None:
             return super()._make_thread_limiter()
-        return trio.CapacityLimiter(self.max_workers)
+        # The worker slots already bound the calls; a second, equal bound on threads would
+        # deadlock a sync call that waits (slot lent) for a sync child needing a thread.
+        return trio.CapacityLimiter(math.inf)
 
     async def _open(self, nursery: trio.Nursery) -> None:
         if self.max_workers is None:
@@ -117,16 +120,10 @@ class ConcurrentTaskRunner(BaseTaskRunner):
         finally:
             slots.release()
 
-    async def _wait_lending_slot(self, event: trio.Event, timeout: float | None) -> None:
-        slots = self._slots
-        if slots is None:
-            await super()._wait_lending_slot(event, timeout)
-            return
-        slots.release()
-        try:
-            await super()._wait_lending_slot(event, timeout)
-        finally:
-            # Take a slot back before the call resumes. Shielded so that the slot count stays
-            # exact: the call's task releases exactly one slot when it ends.
-            with trio.CancelScope(shield=True):
-                await slots.acquire()
+    def _lend_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    async def _reclaim_slot(self) -> None:
+        if self._slots is not None:
+            await self._slots.acquire()

@@ -6,7 +6,7 @@ from typing import final
 
 import trio
 
-from ._base import BaseTaskRunner, TaskConcurrencyType, _CallRecord, current_runner
+from ._base import BaseTaskRunner, TaskConcurrencyType, _CallRecord, current_call
 
 __all__ = ["SequentialTaskRunner"]
 
@@ -39,7 +39,10 @@ class SequentialTaskRunner(BaseTaskRunner):
         self._lock = trio.Lock()
 
     async def _submit(self, record: _CallRecord) -> None:
-        if current_runner.get() is self:  # nested: run inline, the lock is held by our caller
+        current = current_call.get()
+        if (
+            current is not None and current[0] is self
+        ):  # nested: run inline, the lock is held by our caller
             await trio.lowlevel.checkpoint()
             await self._execute(record)
             return
