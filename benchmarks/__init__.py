@@ -1,0 +1,1 @@
+"""The standing benchmarks of trio-runners (run them as scripts; see docs/benchmarks.md)."""
