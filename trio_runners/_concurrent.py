@@ -122,7 +122,13 @@ class ConcurrentTaskRunner(BaseTaskRunner):
         if slots is None:
             await super()._wait_lending_slot(event, timeout)
             return
+        # A sync call waits from its worker thread, which keeps its token of the run's thread
+        # limiter (max_workers tokens): lend a thread token too, or a nested sync call could
+        # never get a thread (deadlock with max_workers=1). Slots still bound running calls.
+        limiter = self._thread_limiter
+        assert limiter is not None
         slots.release()
+        limiter.total_tokens += 1
         try:
             await super()._wait_lending_slot(event, timeout)
         finally:
@@ -130,3 +136,4 @@ class ConcurrentTaskRunner(BaseTaskRunner):
             # exact: the call's task releases exactly one slot when it ends.
             with trio.CancelScope(shield=True):
                 await slots.acquire()
+            limiter.total_tokens -= 1
