@@ -99,6 +99,12 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
 
+    def __reduce__(self) -> str:
+        # Pickle by reference (module + qualified name), as functions do, so that a process or
+        # cluster backend can ship calls of module-level tasks.
+        qualname: str = self.__dict__["__qualname__"]  # set by functools.update_wrapper
+        return qualname
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Outside a flow: call the function. Inside a flow: `submit` (same arguments).
 
@@ -197,6 +203,15 @@ class Task(Generic[P, R]):
         return future
 
 
+def _run_task_fn(task: Task[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    # Module-level, and a Task pickles by name: process and cluster backends can ship the call.
+    return task.fn(*args, **kwargs)
+
+
+async def _run_async_task_fn(task: Task[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    return await task.fn(*args, **kwargs)
+
+
 @final
 class _TaskRunCall:
     """The zero-argument call submitted to the runner for one task run.
@@ -270,7 +285,8 @@ class _TaskRunCall:
 
     async def _attempt(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         task = self.task
-        call = functools.partial(task.fn, *args, **kwargs)
+        run = _run_async_task_fn if task.is_async else _run_task_fn
+        call = functools.partial(run, task, *args, **kwargs)
         timeout = task.timeout_seconds
         with trio.move_on_after(math.inf if timeout is None else timeout):
             return await self.flow_run.runner._invoke(call)
