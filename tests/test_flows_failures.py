@@ -7,13 +7,13 @@ import trio.testing
 from trio_runners import CancelledRun, FlowRunFailed, State, TaskFuture, flow, task
 
 
-class Boom(Exception):
+class BoomError(Exception):
     pass
 
 
 @task
 def fail(message: str) -> None:
-    raise Boom(message)
+    raise BoomError(message)
 
 
 @task
@@ -36,7 +36,7 @@ def test_an_unseen_task_failure_fails_the_flow_naming_the_task_runs() -> None:
     assert "fail-0" in str(error)
     assert "fail-1" in str(error)
     assert [str(exc) for exc in error.exceptions] == ["first", "second"]
-    assert all(isinstance(exc, Boom) for exc in error.exceptions)
+    assert all(isinstance(exc, BoomError) for exc in error.exceptions)
 
 
 def test_unseen_failures_are_catchable_with_except_star() -> None:
@@ -44,7 +44,7 @@ def test_unseen_failures_are_catchable_with_except_star() -> None:
     def f() -> None:
         fail("x")
 
-    with pytest.RaisesGroup(Boom, match="fail-0"):
+    with pytest.RaisesGroup(BoomError, match="fail-0"):
         f()
 
 
@@ -82,7 +82,7 @@ def test_a_failure_raised_from_result_in_the_body_fails_the_flow_with_that_excep
     def f() -> None:
         fail("raised").result()
 
-    with pytest.raises(Boom, match="raised"):
+    with pytest.raises(BoomError, match="raised"):
         f()
 
 
@@ -91,7 +91,7 @@ def test_a_failed_future_in_the_return_value_raises_its_exception() -> None:
     def f() -> object:
         return [fail("returned")]
 
-    with pytest.raises(Boom, match="returned"):
+    with pytest.raises(BoomError, match="returned"):
         f()
 
 
@@ -99,7 +99,7 @@ async def test_body_exception_wins_and_notes_the_unseen_task_failures() -> None:
     @task
     async def afail() -> None:
         await trio.lowlevel.checkpoint()
-        raise Boom("unseen")
+        raise BoomError("unseen")
 
     @flow
     async def f() -> None:
