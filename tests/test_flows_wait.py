@@ -113,10 +113,14 @@ async def test_as_completed_timeout_raises_timeout_error(
     @flow
     async def f() -> list[float]:
         futures = await after.map([1, 10])
-        seen = []
-        with pytest.raises(TimeoutError):
+        seen: list[float] = []
+
+        async def consume() -> None:
             async for future in as_completed(futures, timeout=5):
                 seen.append(await future.result())
+
+        with pytest.raises(TimeoutError):
+            await consume()
         assert trio.current_time() == 5
         futures[1].cancel()
         return seen
