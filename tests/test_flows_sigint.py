@@ -1,4 +1,4 @@
-"""Ctrl-C: SIGINT while a sync flow runs stops it, cancels its task runs, raises KeyboardInterrupt."""
+"""Ctrl-C: SIGINT during a sync flow stops it, cancels its task runs, raises KeyboardInterrupt."""
 
 import signal
 import subprocess
