@@ -317,3 +317,73 @@ async def test_a_flow_waits_for_every_task_it_submitted(
     await f()
     assert sorted(finished) == [0, 1, 2, 3, 4]
     assert trio.current_time() == 14
+
+
+async def test_one_async_flow_object_can_run_twice_at_once_as_trio_tasks(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    @task
+    async def nap(x: int) -> int:
+        await trio.sleep(10)
+        return x
+
+    @flow(task_runner=ConcurrentTaskRunner(max_workers=1))
+    async def f(x: int) -> int:
+        return int(await (await nap(x)).result())
+
+    results: list[int] = []
+
+    async def call(x: int) -> None:
+        results.append(await f(x))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(call, 1)
+        nursery.start_soon(call, 2)
+    assert sorted(results) == [1, 2]
+    assert trio.current_time() == 10  # each call had its own runner and its own slot
+
+
+async def test_future_wait_and_result_with_a_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    @task
+    async def nap() -> str:
+        await trio.sleep(10)
+        return "awake"
+
+    @flow
+    async def f() -> tuple[object, float, object]:
+        future = await nap()
+        assert await future.wait(timeout=3) is None
+        with pytest.raises(TimeoutError, match="nap-0"):
+            await future.result(timeout=3)
+        waited_until = trio.current_time()
+        return future.done(), waited_until, await future.result(timeout=100)
+
+    assert await f() == (False, 6, "awake")
+
+
+def test_sync_future_result_timeout_raises_timeout_error() -> None:
+    release = threading.Event()
+
+    @task
+    def blocked() -> str:
+        release.wait()
+        return "released"
+
+    @flow
+    def f() -> tuple[object, str]:
+        future = blocked()
+        with pytest.raises(TimeoutError):
+            future.result(timeout=0)
+        state = future.wait(timeout=0)
+        release.set()
+        return state, str(future.result())
+
+    assert f() == (None, "released")
+
+
+def test_tasks_pickle_by_reference_like_functions() -> None:
+    import pickle
+
+    assert pickle.loads(pickle.dumps(double)) is double
