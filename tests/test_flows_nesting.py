@@ -148,3 +148,43 @@ async def test_an_async_subflow_awaited_in_an_async_flow_runs_on_its_own_runner(
         return await (await runner_name()).result(), await sub()
 
     assert await parent() == ("ConcurrentTaskRunner", "SequentialTaskRunner")
+
+
+async def test_a_subflow_in_an_abandoned_task_thread_is_cancelled_when_its_parent_ends() -> None:
+    sub_started = trio.Event()
+    sub_futures: list[object] = []
+
+    @task
+    async def forever() -> None:
+        await trio.sleep_forever()
+
+    @flow
+    def sub() -> None:
+        future = forever()
+        sub_futures.append(future)
+        trio.from_thread.run_sync(sub_started.set)
+        future.result()
+
+    @task
+    def calls_subflow() -> None:
+        sub()
+
+    @flow
+    async def parent() -> None:
+        await calls_subflow()
+        await trio.sleep_forever()
+
+    with trio.fail_after(HANG_GUARD):
+        async with trio.open_nursery() as nursery:
+
+            async def run_parent(task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+                with trio.CancelScope() as scope:
+                    task_status.started(scope)
+                    await parent()
+
+            scope = await nursery.start(run_parent)
+            await sub_started.wait()
+            scope.cancel()
+        (future,) = sub_futures
+        state = await future.wait()  # type: ignore[attr-defined]
+    assert state.is_cancelled()

@@ -30,13 +30,16 @@ current_flow_run: ContextVar[FlowRun | None] = ContextVar(
 class FlowRun:
     """Bookkeeping for one call of a flow: its own started runner and its task runs."""
 
-    __slots__ = ("_counters", "flow_name", "futures", "runner", "token")
+    __slots__ = ("_counters", "children", "finished", "flow_name", "futures", "runner", "token")
 
     def __init__(self, flow_name: str, runner: BaseTaskRunner, token: trio.lowlevel.TrioToken):
         self.flow_name = flow_name
         self.runner = runner
         self.token = token
         self.futures: list[TaskFuture] = []
+        #: Cancel scopes of subflow runs still running; cancelled when this run ends.
+        self.children: set[trio.CancelScope] = set()
+        self.finished = False
         self._counters: dict[str, int] = {}
 
     def next_name(self, task_name: str) -> str:

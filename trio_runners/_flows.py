@@ -124,24 +124,41 @@ class Flow(Generic[P, R]):
         return trio.run(self._run, args, kwargs, return_state)
 
     async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+        # A subflow called from a worker thread runs in a Trio system task, which the parent's
+        # cancellation does not reach: the parent cancels it when the parent run ends.
+        parent = current_flow_run.get()
+        scope = trio.CancelScope()
+        if parent is not None:
+            if parent.finished:
+                raise RuntimeError(f"flow run {parent.flow_name!r} has ended")
+            parent.children.add(scope)
         runner = self.task_runner.duplicate()
         flow_run = FlowRun(self.name, runner, trio.lowlevel.current_trio_token())
         value: Any = None
         error: Exception | None = None
         try:
-            async with runner.start():
-                token = current_flow_run.set(flow_run)
-                try:
-                    value = await self._resolve(await self._body(args, kwargs))
-                except Exception as exc:
-                    error = exc
-                    runner.cancel_all()
-                finally:
-                    current_flow_run.reset(token)
+            with scope:
+                async with runner.start():
+                    token = current_flow_run.set(flow_run)
+                    try:
+                        value = await self._resolve(await self._body(args, kwargs))
+                    except Exception as exc:
+                        error = exc
+                        runner.cancel_all()
+                    finally:
+                        current_flow_run.reset(token)
         except BaseExceptionGroup as group:
             if group.split(KeyboardInterrupt)[0] is not None:
                 raise KeyboardInterrupt from group
             raise
+        finally:
+            flow_run.finished = True
+            for child in flow_run.children:
+                child.cancel()
+            if parent is not None:
+                parent.children.discard(scope)
+        if scope.cancelled_caught:
+            raise RuntimeError(f"subflow run {self.name!r} cancelled: its parent flow run ended")
         unseen = flow_run.unseen_failures()
         if error is None and unseen:
             error = FlowRunFailed(
