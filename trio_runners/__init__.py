@@ -5,6 +5,17 @@ from ._base import BaseTaskRunner as BaseTaskRunner
 from ._base import RunnerStatistics as RunnerStatistics
 from ._base import TaskConcurrencyType as TaskConcurrencyType
 from ._concurrent import ConcurrentTaskRunner as ConcurrentTaskRunner
+from ._flow_run import FlowRunFailed as FlowRunFailed
+from ._flow_run import TaskTimeout as TaskTimeout
+from ._flow_run import UpstreamFailed as UpstreamFailed
+from ._flows import Flow as Flow
+from ._flows import flow as flow
+from ._futures import ALL_COMPLETED as ALL_COMPLETED
+from ._futures import FIRST_COMPLETED as FIRST_COMPLETED
+from ._futures import FIRST_EXCEPTION as FIRST_EXCEPTION
+from ._futures import TaskFuture as TaskFuture
+from ._futures import as_completed as as_completed
+from ._futures import wait as wait
 from ._sequential import SequentialTaskRunner as SequentialTaskRunner
 from ._states import Cancelled as Cancelled
 from ._states import CancelledRun as CancelledRun
@@ -13,5 +24,7 @@ from ._states import Crashed as Crashed
 from ._states import Failed as Failed
 from ._states import State as State
 from ._states import StateType as StateType
+from ._tasks import Task as Task
+from ._tasks import task as task
 
 __version__ = "0.1.0"

@@ -42,6 +42,13 @@ current_call: ContextVar[tuple[BaseTaskRunner, _CallRecord] | None] = ContextVar
     "trio_runners_current_call", default=None
 )
 
+
+def current_runner() -> BaseTaskRunner | None:
+    """The runner whose call is executing in the current task (or its threads), if any."""
+    current = current_call.get()
+    return None if current is None else current[0]
+
+
 _EXIT_MESSAGE = "cancelled: the runner's start() block was left by an exception or a cancel"
 
 

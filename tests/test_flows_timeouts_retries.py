@@ -1,0 +1,218 @@
+"""timeout_seconds and retries."""
+
+import threading
+
+import pytest
+import trio
+import trio.testing
+
+from trio_runners import ConcurrentTaskRunner, TaskFuture, TaskTimeout, flow, task
+
+
+async def test_timeout_cancels_an_async_task_and_fails_it_with_task_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    reached: list[str] = []
+
+    @task(timeout_seconds=5)
+    async def slow() -> None:
+        try:
+            await trio.sleep(100)
+            reached.append("after sleep")
+        except trio.Cancelled:
+            reached.append("cancelled")
+            raise
+
+    @flow
+    async def f() -> object:
+        return await (await slow()).wait()
+
+    state = await f()
+    assert state.is_failed()
+    assert isinstance(state.exception(), TaskTimeout)
+    assert "slow-0" in str(state.exception())
+    assert reached == ["cancelled"]
+    assert trio.current_time() == 5
+
+
+async def test_a_task_that_finishes_in_time_is_not_disturbed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    @task(timeout_seconds=5)
+    async def quick() -> str:
+        await trio.sleep(4)
+        return "done"
+
+    @flow
+    async def f() -> str:
+        return str(await (await quick()).result())
+
+    assert await f() == "done"
+
+
+async def test_timeout_decides_a_sync_tasks_state_at_the_deadline_and_abandons_its_thread(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    release = threading.Event()
+    noticed = threading.Event()
+    futures: list[TaskFuture] = []
+
+    @task(timeout_seconds=5)
+    def blocking() -> None:
+        release.wait()
+        try:
+            trio.from_thread.check_cancelled()
+        except trio.Cancelled:
+            noticed.set()
+            raise
+
+    @flow
+    async def f() -> object:
+        futures.append(await blocking())
+        return await futures[0].wait()
+
+    # The thread is blocked: every Trio task is blocked, so the mock clock jumps to the deadline.
+    state = await f()
+    assert state.is_failed()
+    assert isinstance(state.exception(), TaskTimeout)
+    assert trio.current_time() == 5
+    assert not noticed.is_set()
+    release.set()  # the abandoned thread goes on and can notice it was cancelled
+    await trio.to_thread.run_sync(noticed.wait)
+
+
+async def test_retries_rerun_a_failed_task_after_the_delay_on_the_mock_clock(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[float] = []
+
+    @task(retries=3, retry_delay_seconds=10)
+    async def flaky() -> str:
+        attempts.append(trio.current_time())
+        if len(attempts) < 3:
+            raise ValueError("not yet")
+        return "finally"
+
+    @flow
+    async def f() -> str:
+        return str(await (await flaky()).result())
+
+    assert await f() == "finally"
+    assert attempts == [0, 10, 20]
+
+
+async def test_when_retries_run_out_the_task_fails_with_the_last_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[int] = []
+
+    @task(retries=2, retry_delay_seconds=1)
+    async def broken() -> None:
+        attempts.append(len(attempts))
+        raise ValueError(f"attempt {len(attempts)}")
+
+    @flow
+    async def f() -> BaseException:
+        return await (await broken()).result(raise_on_failure=False)  # type: ignore[no-any-return]
+
+    error = await f()
+    assert str(error) == "attempt 3"
+    assert attempts == [0, 1, 2]
+
+
+def test_retries_rerun_a_failed_sync_task() -> None:
+    attempts: list[int] = []
+
+    @task(retries=1)
+    def flaky() -> int:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ValueError("first")
+        return len(attempts)
+
+    @flow
+    def f() -> int:
+        return int(flaky().result())
+
+    assert f() == 2
+
+
+async def test_a_cancelled_task_is_never_retried(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[int] = []
+
+    @task(retries=5)
+    async def forever() -> None:
+        attempts.append(1)
+        await trio.sleep_forever()
+
+    @flow
+    async def f() -> object:
+        future = await forever()
+        await trio.testing.wait_all_tasks_blocked()
+        future.cancel()
+        return await future.wait()
+
+    state = await f()
+    assert state.is_cancelled()
+    assert attempts == [1]
+
+
+async def test_a_timed_out_attempt_is_retried(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[float] = []
+
+    @task(retries=1, retry_delay_seconds=2, timeout_seconds=5)
+    async def slow_then_quick() -> str:
+        attempts.append(trio.current_time())
+        if len(attempts) == 1:
+            await trio.sleep_forever()
+        return "second time"
+
+    @flow
+    async def f() -> str:
+        return str(await (await slow_then_quick()).result())
+
+    assert await f() == "second time"
+    assert attempts == [0, 7]
+
+
+async def test_the_retry_delay_does_not_hold_a_worker_slot(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ran_at: list[float] = []
+
+    @task(retries=1, retry_delay_seconds=10)
+    async def flaky() -> None:
+        if not ran_at:
+            ran_at.append(-1)
+            raise ValueError("retry me")
+
+    @task
+    async def other() -> None:
+        ran_at.append(trio.current_time())
+
+    @flow(task_runner=ConcurrentTaskRunner(max_workers=1))
+    async def f() -> None:
+        first = await flaky()
+        await trio.testing.wait_all_tasks_blocked()
+        await other()
+        await first.wait()
+
+    await f()
+    assert ran_at == [-1, 0]  # `other` ran during flaky's 10 s retry delay
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"retries": -1}, "retries"),
+        ({"retry_delay_seconds": -1}, "retry_delay_seconds"),
+        ({"timeout_seconds": 0}, "timeout_seconds"),
+    ],
+)
+def test_bad_task_options_are_rejected(options: dict[str, float], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        task(**options)  # type: ignore[arg-type]

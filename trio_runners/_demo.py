@@ -1,0 +1,92 @@
+"""The greetings demo behind ``python -m trio_runners``, and the registry of runners it offers.
+
+Adding a runner to the demo is one line in `RUNNERS`: its name, the module it lives in and the
+class (instantiated with no arguments). A runner whose module is missing (an extra that is not
+installed) is listed as unavailable instead of breaking the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ._base import BaseTaskRunner
+from ._flows import flow
+from ._futures import TaskFuture
+from ._tasks import task
+
+__all__ = ["RUNNERS", "main", "make_runner"]
+
+#: name -> (module, class name). Add new runners here.
+RUNNERS: dict[str, tuple[str, str]] = {
+    "sequential": ("trio_runners.task_runners", "SequentialTaskRunner"),
+    "concurrent": ("trio_runners.task_runners", "ConcurrentTaskRunner"),
+    "threads": ("trio_runners.task_runners", "ThreadPoolTaskRunner"),
+    "processes": ("trio_runners.task_runners", "ProcessPoolTaskRunner"),
+    "dask": ("trio_runners.dask", "DaskTaskRunner"),
+}
+
+DEFAULT_NAMES = ("arthur", "trillian", "ford", "marvin")
+
+
+def make_runner(name: str) -> BaseTaskRunner:
+    """A new runner of the registered kind ``name``.
+
+    Raises:
+      KeyError: ``name`` is not registered.
+      LookupError: the runner is registered but not available here (module or class missing).
+    """
+    module_name, class_name = RUNNERS[name]
+    try:
+        module = importlib.import_module(module_name)
+        cls = getattr(module, class_name)
+    except (ImportError, AttributeError) as exc:
+        raise LookupError(f"runner {name!r} is not available: {exc}") from exc
+    runner = cls()
+    assert isinstance(runner, BaseTaskRunner)
+    return runner
+
+
+@task
+def say_hello(name: str) -> None:
+    print(f"hello {name}")
+
+
+@task
+def say_goodbye(name: str) -> None:
+    print(f"goodbye {name}")
+
+
+@flow
+def greetings(names: Sequence[str], runs: list[TaskFuture]) -> None:
+    for name in names:
+        runs.append(say_hello(name))
+        runs.append(say_goodbye(name))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the greetings flow on the chosen runner and print a per-task-run summary."""
+    parser = argparse.ArgumentParser(
+        prog="python -m trio_runners", description="The greetings flow on a task runner."
+    )
+    parser.add_argument("--runner", choices=sorted(RUNNERS), default="sequential")
+    parser.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), metavar="NAME")
+    args = parser.parse_args(argv)
+    try:
+        runner = make_runner(args.runner)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    greetings.task_runner = runner
+    runs: list[TaskFuture] = []
+    greetings(args.names, runs)
+    print(f"\n{len(runs)} task runs on {runner!r}:")
+    for run in runs:
+        state = run.state
+        shown = "?" if state is None else state.type.value.lower()
+        duration = run.duration
+        took = "-" if duration is None else f"{duration * 1000:.1f} ms"
+        print(f"  {run.name:<16} {shown:<10} {took}")
+    return 0

@@ -1,0 +1,345 @@
+"""`@task`: a function that, inside a flow, runs as a task run on the flow's runner."""
+
+from __future__ import annotations
+
+import functools
+import math
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, ParamSpec, TypeVar, final, overload
+
+import trio
+
+from ._base import is_async_callable
+from ._flow_run import FlowRun, TaskTimeout, UpstreamFailed, current_flow_run
+from ._futures import TaskFuture, on_trio_thread
+from ._states import State
+
+__all__ = ["Task", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _futures_in(value: object, found: list[TaskFuture]) -> None:
+    """Collect the futures in ``value`` (itself, or inside lists, tuples, sets and dicts)."""
+    if isinstance(value, TaskFuture):
+        found.append(value)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            _futures_in(item, found)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _futures_in(key, found)
+            _futures_in(item, found)
+
+
+def resolve_futures(value: Any) -> Any:
+    """``value`` with every finished future replaced by its result (same container types)."""
+    if isinstance(value, TaskFuture):
+        state = value.state
+        assert state is not None
+        value._observed = True
+        return state.result()
+    if isinstance(value, list):
+        return [resolve_futures(item) for item in value]
+    if isinstance(value, tuple):
+        items = [resolve_futures(item) for item in value]
+        if hasattr(value, "_fields"):  # a named tuple
+            return type(value)(*items)
+        return tuple(items)
+    if isinstance(value, (set, frozenset)):
+        return type(value)(resolve_futures(item) for item in value)
+    if isinstance(value, dict):
+        return {resolve_futures(k): resolve_futures(v) for k, v in value.items()}
+    return value
+
+
+def _check_options(retries: int, retry_delay_seconds: float, timeout_seconds: float | None) -> None:
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0, not {retries!r}")
+    if not retry_delay_seconds >= 0:
+        raise ValueError(f"retry_delay_seconds must be >= 0, not {retry_delay_seconds!r}")
+    if timeout_seconds is not None and not timeout_seconds > 0:
+        raise ValueError(f"timeout_seconds must be None or > 0, not {timeout_seconds!r}")
+
+
+@final
+class Task(Generic[P, R]):
+    """A task: outside a flow a plain function, inside a flow a task run on the flow's runner.
+
+    Create with the `task` decorator. Inside a flow (its body, or a task run of it):
+
+    - from a worker thread (sync flows, sync tasks) ``my_task(...)``, ``my_task.submit(...)``
+      submit a task run and return a `TaskFuture`; ``my_task.map(...)`` returns a list of them;
+    - on the Trio thread (async flows, async tasks) the same calls return awaitables of those.
+
+    Outside a flow, ``my_task(...)`` is ``fn(...)``.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        name: str | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float = 0,
+        timeout_seconds: float | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task decorates a function, not {type(fn).__name__}")
+        _check_options(retries, retry_delay_seconds, timeout_seconds)
+        self.fn = fn
+        self.name: str = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.timeout_seconds = timeout_seconds
+        self.is_async = is_async_callable(fn)
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+    def __reduce__(self) -> str:
+        # Pickle by reference (module + qualified name), as functions do, so that a process or
+        # cluster backend can ship calls of module-level tasks.
+        qualname: str = self.__dict__["__qualname__"]  # set by functools.update_wrapper
+        return qualname
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Outside a flow: call the function. Inside a flow: `submit` (same arguments).
+
+        ``wait_for=`` is accepted inside a flow only (see `submit`).
+        """
+        if current_flow_run.get() is None:
+            if "wait_for" in kwargs:
+                raise TypeError("wait_for= is only meaningful inside a flow")
+            return self.fn(*args, **kwargs)
+        return self.submit(*args, **kwargs)  # type: ignore[arg-type]
+
+    def submit(
+        self, *args: Any, wait_for: Iterable[TaskFuture] | None = None, **kwargs: Any
+    ) -> Any:
+        """Submit a task run to the current flow's runner; returns its `TaskFuture`.
+
+        Futures among the arguments (also inside lists, tuples, sets, dicts) are replaced by their
+        results before the task starts; ``wait_for`` futures are waited for without passing data.
+        If one of them ends other than Completed the task does not run and ends Failed with
+        `UpstreamFailed`. On the Trio thread this returns an awaitable (a checkpoint; for the
+        sequential runner it returns once the task run has finished). From a worker thread it
+        blocks until the runner accepted the task run.
+
+        Raises:
+          RuntimeError: not inside a flow.
+        """
+        flow_run = self._flow_run()
+        waits = list(wait_for) if wait_for is not None else []
+        if on_trio_thread():
+            return self._submit(flow_run, args, kwargs, waits)
+        return trio.from_thread.run(
+            self._submit, flow_run, args, kwargs, waits, trio_token=flow_run.token
+        )
+
+    def map(
+        self,
+        *iterables: Iterable[Any],
+        wait_for: Iterable[TaskFuture] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Submit one task run per item (``zip`` of ``iterables``, keyword arguments shared);
+        returns the list of their futures (an awaitable of it on the Trio thread).
+
+        Raises:
+          RuntimeError: not inside a flow.
+        """
+        flow_run = self._flow_run()
+        rows = [tuple(row) for row in zip(*iterables, strict=True)]
+        waits = list(wait_for) if wait_for is not None else []
+        if on_trio_thread():
+            return self._map(flow_run, rows, kwargs, waits)
+        return trio.from_thread.run(
+            self._map, flow_run, rows, kwargs, waits, trio_token=flow_run.token
+        )
+
+    def _flow_run(self) -> FlowRun:
+        flow_run = current_flow_run.get()
+        if flow_run is None:
+            raise RuntimeError(
+                f"{self.name}.submit() and .map() work inside a flow; call {self.name}(...) "
+                "to run the function directly"
+            )
+        return flow_run
+
+    async def _map(
+        self,
+        flow_run: FlowRun,
+        rows: list[tuple[Any, ...]],
+        kwargs: dict[str, Any],
+        waits: list[TaskFuture],
+    ) -> list[TaskFuture]:
+        futures = []
+        for row in rows:
+            futures.append(await self._submit(flow_run, row, kwargs, waits))
+        await trio.lowlevel.checkpoint()
+        return futures
+
+    async def _submit(
+        self,
+        flow_run: FlowRun,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        waits: list[TaskFuture],
+    ) -> TaskFuture:
+        upstreams: list[TaskFuture] = []
+        _futures_in((args, kwargs), upstreams)
+        for future in waits:
+            if not isinstance(future, TaskFuture):
+                raise TypeError(f"wait_for takes TaskFuture objects, not {type(future).__name__}")
+        upstreams.extend(waits)
+        key = uuid.uuid4()
+        future = TaskFuture(flow_run, key, flow_run.next_name(self.name), self.name)
+        flow_run.futures.append(future)
+        call = _TaskRunCall(self, flow_run, future, args, kwargs, list(dict.fromkeys(upstreams)))
+        await flow_run.runner.submit(key, call)
+        return future
+
+
+def _run_task_fn(task: Task[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    # Module-level, and a Task pickles by name: process and cluster backends can ship the call.
+    return task.fn(*args, **kwargs)
+
+
+async def _run_async_task_fn(task: Task[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    return await task.fn(*args, **kwargs)
+
+
+@final
+class _TaskRunCall:
+    """The zero-argument call submitted to the runner for one task run.
+
+    It is async, so every runner runs it on the event loop: it waits for the upstreams (through
+    `BaseTaskRunner.wait`, which lends the worker slot back), then runs the attempts. Each attempt
+    hands the user's function to the runner's `_invoke` hook, so the backend decides where it
+    runs (a thread, a process...), under the attempt's timeout.
+    """
+
+    def __init__(
+        self,
+        task: Task[..., Any],
+        flow_run: FlowRun,
+        future: TaskFuture,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        upstreams: list[TaskFuture],
+    ) -> None:
+        self.task = task
+        self.flow_run = flow_run
+        self.future = future
+        self.args = args
+        self.kwargs = kwargs
+        self.upstreams = upstreams
+
+    async def __call__(self) -> Any:
+        token = current_flow_run.set(self.flow_run)
+        try:
+            await self._wait_for_upstreams()
+            args = resolve_futures(self.args)
+            kwargs = resolve_futures(self.kwargs)
+            self.future.started_at = trio.current_time()
+            try:
+                return await self._attempts(args, kwargs)
+            finally:
+                self.future.finished_at = trio.current_time()
+        finally:
+            current_flow_run.reset(token)
+
+    async def _wait_for_upstreams(self) -> None:
+        for upstream in self.upstreams:
+            state = await upstream._wait_state()
+            assert state is not None
+            if not state.is_completed():
+                raise UpstreamFailed(self.future.name, upstream.name, state)
+
+    async def _attempts(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        task = self.task
+        runner = self.flow_run.runner
+        attempt = 0
+        while True:
+            try:
+                result = await self._attempt(args, kwargs)
+            except Exception:
+                if attempt >= task.retries:
+                    raise
+            else:
+                if not (isinstance(result, State) and result.is_failed()):
+                    return result
+                if attempt >= task.retries:
+                    return result
+            attempt += 1
+            if task.retry_delay_seconds > 0:
+                async with runner._slot_lent():  # sleep without holding a worker slot
+                    await trio.sleep(task.retry_delay_seconds)
+            else:
+                await trio.lowlevel.checkpoint()
+
+    async def _attempt(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        task = self.task
+        run = _run_async_task_fn if task.is_async else _run_task_fn
+        call = functools.partial(run, task, *args, **kwargs)
+        timeout = task.timeout_seconds
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            return await self.flow_run.runner._invoke(call)
+        raise TaskTimeout(f"task run {self.future.name!r} timed out after {timeout} s")
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float = 0,
+    timeout_seconds: float | None = None,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float = 0,
+    timeout_seconds: float | None = None,
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    """Make a function a task: ``@task`` or ``@task(name=..., retries=..., ...)``.
+
+    Args:
+      name: the task's name (default: the function's name); task runs are named ``name-<n>``.
+      retries: how many times a Failed attempt is re-run (a Cancelled one never is).
+      retry_delay_seconds: the pause before each retry (the task does not hold a worker slot
+        during it).
+      timeout_seconds: each attempt's deadline. An async task is cancelled at the deadline; a sync
+        task's thread is abandoned (it can stop itself with
+        ``trio.from_thread.check_cancelled()``). Either way the attempt fails with `TaskTimeout`
+        (and is retried if retries remain).
+
+    Raises:
+      ValueError: a negative ``retries``/``retry_delay_seconds``, or ``timeout_seconds`` <= 0.
+    """
+    _check_options(retries, retry_delay_seconds, timeout_seconds)
+
+    def decorate(fn: Callable[P, R]) -> Task[P, R]:
+        return Task(
+            fn,
+            name=name,
+            retries=retries,
+            retry_delay_seconds=retry_delay_seconds,
+            timeout_seconds=timeout_seconds,
+        )
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate
