@@ -20,7 +20,8 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m trio_runners
+	$(BIN)/python -m trio_runners --runner sequential
+	$(BIN)/python -m trio_runners --runner concurrent
 
 install-dev: $(VENV)/.installed-dev
 

@@ -18,7 +18,7 @@ def runnable_examples() -> list[tuple[str, str]]:
     found = []
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
         for index, block in enumerate(FENCE.findall(path.read_text())):
-            if "trio.run(" in block or "# example: run" in block:
+            if "trio.run(" in block or "greetings([" in block or "# example: run" in block:
                 found.append((f"{path.relative_to(ROOT)}#{index}", block))
     return found
 
