@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[progress]'
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
@@ -22,6 +22,7 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/python -m trio_runners --runner sequential
 	$(BIN)/python -m trio_runners --runner concurrent
+	$(BIN)/python -m trio_runners --runner concurrent --progress --calls 300
 
 install-dev: $(VENV)/.installed-dev
 

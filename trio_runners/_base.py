@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast, final
 import attrs
 import trio
 
+from ._instruments import Instrument, Instruments
 from ._states import (
     Cancelled,
     Completed,
@@ -130,7 +131,12 @@ class BaseTaskRunner(abc.ABC):
     pickles to its options (the copy is not started).
     """
 
-    def __init__(self) -> None:
+    #: True for backends that report ``admitted`` themselves (when a call takes a worker slot);
+    #: otherwise `_execute` reports it right before ``started``.
+    _admits_itself = False
+
+    def __init__(self, *, instruments: Iterable[Instrument] = ()) -> None:
+        self._instruments = Instruments(instruments)
         self._started = False
         self._accepting = False
         self._calls: dict[Hashable, _CallRecord] = {}
@@ -159,8 +165,8 @@ class BaseTaskRunner(abc.ABC):
         return {}
 
     def duplicate(self: R) -> R:
-        """A new, unstarted runner with the same options."""
-        return type(self)(**self._options())
+        """A new, unstarted runner with the same options and the same instruments."""
+        return type(self)(**self._options(), instruments=self._instruments.instruments)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -176,7 +182,30 @@ class BaseTaskRunner(abc.ABC):
         return f"{type(self).__name__}({options})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return self._options()
+        return self._options()  # instruments are observers, not configuration: not pickled
+
+    # ------------------------------------------------------------------ instruments
+
+    @property
+    def instruments(self) -> tuple[Instrument, ...]:
+        """The attached instruments (see `trio_runners.abc.Instrument`)."""
+        return tuple(self._instruments.instruments)
+
+    def add_instrument(self, instrument: Instrument) -> None:
+        """Attach ``instrument`` (no-op if attached already). Not a checkpoint.
+
+        Raises:
+          TypeError: ``instrument`` is not an `Instrument`.
+        """
+        self._instruments.add(instrument)
+
+    def remove_instrument(self, instrument: Instrument) -> None:
+        """Detach ``instrument``. Not a checkpoint.
+
+        Raises:
+          KeyError: ``instrument`` is not attached.
+        """
+        self._instruments.remove(instrument)
 
     def __setstate__(self, options: dict[str, Any]) -> None:
         type(self).__init__(self, **options)
@@ -290,6 +319,10 @@ class BaseTaskRunner(abc.ABC):
         call = record.call
         assert call is not None
         record.call = None
+        if self._instruments:
+            if not self._admits_itself:
+                self._instruments.emit("admitted", self, record.key)
+            self._instruments.emit("started", self, record.key)
         scope = record.scope = trio.CancelScope()
         self._running += 1
         token = current_call.set((self, record))
@@ -321,6 +354,8 @@ class BaseTaskRunner(abc.ABC):
         record.call = None
         self._counts[state.type] += 1
         self._unfinished -= 1
+        if self._instruments:
+            self._instruments.emit("finished", self, record.key, state)
         if record.event is not None:
             record.event.set()
         if record.listeners is not None:
@@ -377,6 +412,8 @@ class BaseTaskRunner(abc.ABC):
             raise ValueError(f"key {key!r} was already submitted in this run")
         record = calls[key] = _CallRecord(key, call)
         self._unfinished += 1
+        if self._instruments:
+            self._instruments.emit("submitted", self, key)
         try:
             await self._submit(record)
         except BaseException as exc:
@@ -480,6 +517,8 @@ class BaseTaskRunner(abc.ABC):
         return len(unfinished)
 
     def _cancel_record(self, record: _CallRecord, message: str) -> None:
+        if self._instruments:
+            self._instruments.emit("cancel_requested", self, record.key)
         self._finish(record, Cancelled(message))
         if record.scope is not None:
             record.scope.cancel()
@@ -510,6 +549,8 @@ class BaseTaskRunner(abc.ABC):
         if record.state is None:
             raise RuntimeError(f"call {key!r} has not finished; cancel or wait for it first")
         del self._calls[key]
+        if self._instruments:
+            self._instruments.emit("released", self, key)
 
     def state(self, key: Hashable) -> State[Any] | None:
         """The call's State if it has finished, else None. Not a checkpoint.

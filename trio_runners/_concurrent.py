@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, final
 
 import trio
 
 from ._base import BaseTaskRunner, TaskConcurrencyType, _CallRecord
+from ._instruments import Instrument
 
 __all__ = ["ConcurrentTaskRunner"]
 
@@ -43,7 +45,13 @@ class ConcurrentTaskRunner(BaseTaskRunner):
     ``max_workers``, and by Trio's default thread limiter (40) without it.
     """
 
-    def __init__(self, max_workers: int | None = None, max_pending: int | None = None) -> None:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        max_pending: int | None = None,
+        *,
+        instruments: Iterable[Instrument] = (),
+    ) -> None:
         _check_limit("max_workers", max_workers, 1)
         _check_limit("max_pending", max_pending, 1)
         if max_pending is not None and max_workers is None:
@@ -51,9 +59,10 @@ class ConcurrentTaskRunner(BaseTaskRunner):
                 "max_pending needs max_workers: without a worker limit every call starts at "
                 "once, so no call is ever pending"
             )
-        super().__init__()
+        super().__init__(instruments=instruments)
         self.max_workers = max_workers
         self.max_pending = max_pending
+        self._admits_itself = max_workers is not None
         self._slots: trio.Semaphore | None = None
         self._send: trio.MemorySendChannel[_CallRecord] | None = None
 
@@ -112,6 +121,8 @@ class ConcurrentTaskRunner(BaseTaskRunner):
                 if record.state is not None:  # cancelled while waiting for a slot
                     slots.release()
                     continue
+                if self._instruments:
+                    self._instruments.emit("admitted", self, record.key)
                 nursery.start_soon(self._execute_in_slot, record, slots)
 
     async def _execute_in_slot(self, record: _CallRecord, slots: trio.Semaphore) -> None:

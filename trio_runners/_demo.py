@@ -8,9 +8,13 @@ installed) is listed as unavailable instead of breaking the demo.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import random
 import sys
 from collections.abc import Sequence
+
+import trio
 
 from ._base import BaseTaskRunner
 from ._flows import flow
@@ -66,6 +70,33 @@ def greetings(names: Sequence[str], runs: list[TaskFuture]) -> None:
         runs.append(say_goodbye(name))
 
 
+async def _work(i: int) -> int:
+    await trio.sleep(random.uniform(0, 0.02))  # stands in for I/O of varying length
+    if i % 50 == 49:
+        raise ValueError(f"call {i} fails, as some do")
+    return i
+
+
+def progress_demo(runner: BaseTaskRunner, calls: int) -> int:
+    """Run ``calls`` short calls through ``runner`` with a live `ProgressBar`."""
+    try:
+        from .progress import ProgressBar
+    except ImportError:
+        print("error: --progress needs rich: pip install 'trio-runners[progress]'", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        async with runner.start():
+            for i in range(calls):
+                await runner.submit(i, functools.partial(_work, i))
+
+    with ProgressBar(f"{calls} calls, {runner.name}") as bar:
+        runner.add_instrument(bar)
+        trio.run(run)
+    print(bar.counts_line())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the greetings flow on the chosen runner and print a per-task-run summary."""
     parser = argparse.ArgumentParser(
@@ -73,12 +104,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runner", choices=sorted(RUNNERS), default="sequential")
     parser.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), metavar="NAME")
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="instead of the greetings, run --calls calls with a live progress bar (on a terminal)",
+    )
+    parser.add_argument("--calls", type=int, default=300, help="how many calls --progress runs")
     args = parser.parse_args(argv)
     try:
         runner = make_runner(args.runner)
     except LookupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.progress:
+        return progress_demo(runner, args.calls)
     greetings.task_runner = runner
     runs: list[TaskFuture] = []
     greetings(args.names, runs)

@@ -60,7 +60,7 @@ class FlowRun:
         return failures
 
 
-class UpstreamFailed(Exception):  # noqa: N818 (named after what happened, like Prefect's)
+class UpstreamFailed(Exception):
     """A task run did not start because a task run it depends on did not complete.
 
     Attributes:
@@ -79,7 +79,7 @@ class UpstreamFailed(Exception):  # noqa: N818 (named after what happened, like 
         self.upstream_state = upstream_state
 
 
-class TaskTimeout(TimeoutError):  # noqa: N818
+class TaskTimeout(TimeoutError):
     """A task run attempt exceeded the task's ``timeout_seconds``."""
 
 

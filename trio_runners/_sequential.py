@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import final
 
 import trio
 
 from ._base import BaseTaskRunner, TaskConcurrencyType, _CallRecord, current_call
+from ._instruments import Instrument
 
 __all__ = ["SequentialTaskRunner"]
 
@@ -27,8 +29,8 @@ class SequentialTaskRunner(BaseTaskRunner):
     stop early.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, instruments: Iterable[Instrument] = ()) -> None:
+        super().__init__(instruments=instruments)
         self._lock: trio.Lock | None = None
 
     @property

@@ -35,7 +35,7 @@ class StateType(enum.Enum):
     CRASHED = "CRASHED"
 
 
-class CancelledRun(Exception):  # noqa: N818 (the name the contract promises)
+class CancelledRun(Exception):
     """What `State.result()` raises for a Cancelled call.
 
     A bare `trio.Cancelled` must never travel outside the cancel scope that raised it, so a
