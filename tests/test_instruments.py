@@ -98,7 +98,7 @@ async def test_only_overridden_events_are_called(runner: BaseTaskRunner) -> None
 
     only = OnlyFinished()
     runner.add_instrument(only)
-    assert runner._instruments._hooks.keys() == {"finished"}
+    assert runner._instruments.hooks.keys() == {"finished"}
     async with runner.start():
         await runner.submit(1, lambda: None)
     assert only.keys == [1]

@@ -137,6 +137,7 @@ class BaseTaskRunner(abc.ABC):
 
     def __init__(self, *, instruments: Iterable[Instrument] = ()) -> None:
         self._instruments = Instruments(instruments)
+        self._hooks = self._instruments.hooks  # truthy iff some instrument listens
         self._started = False
         self._accepting = False
         self._calls: dict[Hashable, _CallRecord] = {}
@@ -319,7 +320,7 @@ class BaseTaskRunner(abc.ABC):
         call = record.call
         assert call is not None
         record.call = None
-        if self._instruments:
+        if self._hooks:
             if not self._admits_itself:
                 self._instruments.emit("admitted", self, record.key)
             self._instruments.emit("started", self, record.key)
@@ -354,7 +355,7 @@ class BaseTaskRunner(abc.ABC):
         record.call = None
         self._counts[state.type] += 1
         self._unfinished -= 1
-        if self._instruments:
+        if self._hooks:
             self._instruments.emit("finished", self, record.key, state)
         if record.event is not None:
             record.event.set()
@@ -412,7 +413,7 @@ class BaseTaskRunner(abc.ABC):
             raise ValueError(f"key {key!r} was already submitted in this run")
         record = calls[key] = _CallRecord(key, call)
         self._unfinished += 1
-        if self._instruments:
+        if self._hooks:
             self._instruments.emit("submitted", self, key)
         try:
             await self._submit(record)
@@ -517,7 +518,7 @@ class BaseTaskRunner(abc.ABC):
         return len(unfinished)
 
     def _cancel_record(self, record: _CallRecord, message: str) -> None:
-        if self._instruments:
+        if self._hooks:
             self._instruments.emit("cancel_requested", self, record.key)
         self._finish(record, Cancelled(message))
         if record.scope is not None:
@@ -549,7 +550,7 @@ class BaseTaskRunner(abc.ABC):
         if record.state is None:
             raise RuntimeError(f"call {key!r} has not finished; cancel or wait for it first")
         del self._calls[key]
-        if self._instruments:
+        if self._hooks:
             self._instruments.emit("released", self, key)
 
     def state(self, key: Hashable) -> State[Any] | None:

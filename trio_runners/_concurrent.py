@@ -121,7 +121,7 @@ class ConcurrentTaskRunner(BaseTaskRunner):
                 if record.state is not None:  # cancelled while waiting for a slot
                     slots.release()
                     continue
-                if self._instruments:
+                if self._hooks:
                     self._instruments.emit("admitted", self, record.key)
                 nursery.start_soon(self._execute_in_slot, record, slots)
 

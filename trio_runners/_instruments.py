@@ -67,18 +67,19 @@ def _now() -> float:
 
 
 class Instruments:
-    """The hooks of a runner's instruments, per event (only the overridden methods)."""
+    """The hooks of a runner's instruments, per event (only the overridden methods).
 
-    __slots__ = ("_hooks", "instruments")
+    ``hooks`` is only ever mutated in place, so a runner may keep a reference to it and test it
+    for truth (a C-level check) on its hot paths: that is the whole cost of having no instrument.
+    """
+
+    __slots__ = ("hooks", "instruments")
 
     def __init__(self, instruments: Iterable[Instrument] = ()) -> None:
         self.instruments: list[Instrument] = []
-        self._hooks: dict[str, list[Callable[..., None]]] = {}
+        self.hooks: dict[str, list[Callable[..., None]]] = {}
         for instrument in instruments:
             self.add(instrument)
-
-    def __bool__(self) -> bool:
-        return bool(self._hooks)
 
     def add(self, instrument: Instrument) -> None:
         if not isinstance(instrument, Instrument):
@@ -91,24 +92,22 @@ class Instruments:
         self.instruments.append(instrument)
         for event in EVENTS:
             if getattr(type(instrument), event) is not getattr(Instrument, event):
-                self._hooks.setdefault(event, []).append(getattr(instrument, event))
+                self.hooks.setdefault(event, []).append(getattr(instrument, event))
 
     def remove(self, instrument: Instrument) -> None:
         """Raises KeyError if ``instrument`` is not attached."""
         if instrument not in self.instruments:
             raise KeyError(f"{instrument!r} is not attached to this runner")
         self.instruments.remove(instrument)
-        for event in list(self._hooks):
-            hooks = [
-                h for h in self._hooks[event] if getattr(h, "__self__", None) is not instrument
-            ]
+        for event in list(self.hooks):
+            hooks = [h for h in self.hooks[event] if getattr(h, "__self__", None) is not instrument]
             if hooks:
-                self._hooks[event] = hooks
+                self.hooks[event] = hooks
             else:
-                del self._hooks[event]
+                del self.hooks[event]
 
     def emit(self, event: str, runner: BaseTaskRunner, key: Hashable, *extra: Any) -> None:
-        hooks = self._hooks.get(event)
+        hooks = self.hooks.get(event)
         if not hooks:
             return
         time = _now()
