@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
-from trio_runners import BaseTaskRunner, ConcurrentTaskRunner, State
+from trio_runners import BaseTaskRunner, ConcurrentTaskRunner, State, TaskConcurrencyType
 from trio_runners.embed import run_in_background_async
 
-HANG_GUARD = 30  # seconds; only against a hang
+HANG_GUARD = 3  # seconds; only against a hang
 T = TypeVar("T")
 
 
@@ -239,3 +239,47 @@ def test_the_asyncio_handle_refuses_calls_after_the_block() -> None:
             await background.submit("late", double_async)
 
     run(main())
+
+
+class SlowToOpen(BaseTaskRunner):
+    """A runner whose backend starts only once `may_open` is set, and that reports its exit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opening = threading.Event()
+        self.may_open = threading.Event()
+        self.closed = threading.Event()
+
+    @property
+    def concurrency_type(self) -> TaskConcurrencyType:
+        return TaskConcurrencyType.CONCURRENT
+
+    async def _open(self, nursery: trio.Nursery) -> None:
+        self.opening.set()
+        await trio.to_thread.run_sync(self.may_open.wait, HANG_GUARD)
+
+    def _close(self) -> None:
+        self.closed.set()
+
+    async def _submit(self, record: Any) -> None:  # pragma: no cover (never submitted to)
+        raise AssertionError
+
+
+def test_cancelling_the_host_task_while_entering_leaves_no_runner_behind() -> None:
+    runner = SlowToOpen()
+
+    async def host() -> None:
+        async with run_in_background_async(runner):  # pragma: no cover (cancelled on entry)
+            raise AssertionError
+
+    async def main() -> None:
+        task = asyncio.create_task(host())
+        await asyncio.to_thread(runner.opening.wait, HANG_GUARD)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not runner.closed.is_set()
+        runner.may_open.set()  # the opening completes, then is undone in a thread of its own
+
+    run(main())
+    assert runner.closed.wait(HANG_GUARD)

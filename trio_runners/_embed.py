@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator
 from typing import Any, Generic, TypeVar, final
 
@@ -383,6 +384,24 @@ async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.shield(asyncio.ensure_future(asyncio.to_thread(fn, *args)))
 
 
+async def _open_off_loop(background: BackgroundRunner[Any]) -> None:
+    """Open ``background`` from a worker thread. If the asyncio task is cancelled meanwhile,
+    the opening still completes and is then undone (the runner's block cancelled and left) in
+    a thread of its own, so that no Trio loop is left behind."""
+    opening = asyncio.get_running_loop().run_in_executor(None, background._open)
+    try:
+        await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        reason = asyncio.CancelledError("the host task was cancelled while entering the block")
+
+        def undo(opened: asyncio.Future[None]) -> None:
+            if not opened.cancelled() and opened.exception() is None:
+                threading.Thread(target=background._close, args=(reason,), daemon=True).start()
+
+        opening.add_done_callback(undo)
+        raise
+
+
 @final
 class AsyncBackgroundRunner(Generic[R]):
     """The asyncio face of a `BackgroundRunner`: the runner contract as coroutines.
@@ -540,7 +559,7 @@ async def run_in_background_async(runner: R) -> AsyncIterator[AsyncBackgroundRun
       RuntimeError: ``runner`` is already started.
     """
     background = BackgroundRunner(runner)
-    await _off_loop(background._open)
+    await _open_off_loop(background)
     try:
         yield AsyncBackgroundRunner(background)
     except BaseException as exc:
