@@ -18,7 +18,7 @@ import trio
 from trio_runners import BaseTaskRunner, ConcurrentTaskRunner, State, TaskConcurrencyType
 from trio_runners.embed import run_in_background_async
 
-HANG_GUARD = 3  # seconds; only against a hang
+HANG_GUARD = 30  # seconds; only against a hang
 T = TypeVar("T")
 
 
