@@ -346,3 +346,16 @@ def test_a_runner_that_fails_to_start_raises_on_entry() -> None:
     with pytest.raises(ExceptionGroup) as raised, run_in_background(BrokenRunner()):
         pass  # pragma: no cover
     assert raised.group_contains(OSError, match="no backend")
+
+
+def test_a_sync_call_waiting_on_the_runner_itself_lends_its_slot_back() -> None:
+    runner = ConcurrentTaskRunner(max_workers=1)
+
+    def outer() -> object:
+        trio.from_thread.run(runner.submit, "inner", lambda: "inner done")
+        state = trio.from_thread.run(runner.wait, "inner")
+        assert state is not None
+        return state.result()
+
+    with run_in_background(runner) as background:
+        assert background.submit("outer", outer).result(timeout=HANG_GUARD) == "inner done"
