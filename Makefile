@@ -1,11 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs the project, runs the greetings demo
-#   make test   creates .venv, installs .[dev], runs ruff, mypy --strict and pytest
+#   make test   creates .venv, installs .[dev,docs], runs ruff, mypy --strict, pytest and
+#               mkdocs build --strict
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install-dev lint typecheck pytest bench clean
+.PHONY: demo test install-dev lint typecheck pytest docs serve-docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +17,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,docs]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -37,7 +38,14 @@ typecheck: install-dev
 pytest: install-dev
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+# The documentation site, built offline; --strict fails on broken links or references.
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+serve-docs: install-dev
+	$(BIN)/mkdocs serve
+
+test: lint typecheck pytest docs
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/overhead.py

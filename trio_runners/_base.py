@@ -129,6 +129,11 @@ class BaseTaskRunner(abc.ABC):
     A runner is configured by its constructor options only. ``==`` compares the type and the
     options, ``duplicate()`` makes a new unstarted runner with the same options, and a runner
     pickles to its options (the copy is not started).
+
+    Checkpoints: ``submit``, ``wait`` and each step of ``as_completed`` always checkpoint;
+    ``cancel``, ``cancel_all``, ``release``, ``state``, ``statistics`` and ``duplicate`` are
+    synchronous and never do. Cancellation: cancelling a *waiter* never affects the call;
+    cancelling the scope around ``start()`` cancels every unfinished call (see `start`).
     """
 
     #: True for backends that report ``admitted`` themselves (when a call takes a worker slot);
@@ -166,7 +171,8 @@ class BaseTaskRunner(abc.ABC):
         return {}
 
     def duplicate(self: R) -> R:
-        """A new, unstarted runner with the same options and the same instruments."""
+        """A new, unstarted runner with the same options and the same instruments. Not a
+        checkpoint."""
         return type(self)(**self._options(), instruments=self._instruments.instruments)
 
     def __eq__(self, other: object) -> bool:
@@ -578,7 +584,11 @@ class BaseTaskRunner(abc.ABC):
 
 @final
 class AsCompleted:
-    """Async iterator returned by `BaseTaskRunner.as_completed`."""
+    """Async iterator returned by `BaseTaskRunner.as_completed`.
+
+    Each step is a checkpoint. A cancelled step loses nothing: the ``(key, State)`` it was
+    waiting for is delivered by the next step. Cancelling the consumer never affects the calls.
+    """
 
     def __init__(self, runner: BaseTaskRunner, records: list[_CallRecord]) -> None:
         self._runner = runner

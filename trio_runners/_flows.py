@@ -62,7 +62,8 @@ class Flow(Generic[P, R]):
 
     ``KeyboardInterrupt`` (Ctrl-C) while a flow runs cancels its task runs and is raised as
     ``KeyboardInterrupt``. Cancellation of an async flow's enclosing scope cancels its task runs
-    and propagates (possibly inside an exception group, as from any nursery).
+    and propagates (possibly inside an exception group, as from any nursery). Awaiting an async
+    flow is a checkpoint; calling a sync flow blocks the calling thread until the run ends.
     """
 
     def __init__(

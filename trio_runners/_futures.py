@@ -103,7 +103,7 @@ class TaskFuture:
         return self._peek()
 
     def done(self) -> bool:
-        """True once the task run has its final State."""
+        """True once the task run has its final State. Never blocks; not a checkpoint."""
         return self._peek() is not None
 
     def cancel(self) -> bool:
@@ -149,7 +149,8 @@ class TaskFuture:
 
         Completed: the value. Failed/Crashed: the exception is raised (returned with
         ``raise_on_failure=False``). Cancelled: `CancelledRun`. On the Trio thread this returns an
-        awaitable (a checkpoint); from a worker thread it blocks.
+        awaitable (a checkpoint); from a worker thread it blocks. Cancelling the waiter (or a
+        timeout) does not affect the task run.
 
         Raises:
           TimeoutError: the task run did not finish within ``timeout`` seconds.
@@ -197,7 +198,8 @@ def wait(
     `FIRST_EXCEPTION` (as soon as one ends in a State other than Completed, else when all are
     done). After ``timeout`` seconds it returns what is done so far. On the Trio thread it returns
     an awaitable (a checkpoint); from a worker thread it blocks. Waiting from inside a task lends
-    the task's worker slot back, as `BaseTaskRunner.wait` does.
+    the task's worker slot back, as `BaseTaskRunner.wait` does. Cancelling the waiter (or the
+    timeout) does not affect the task runs.
 
     Raises:
       ValueError: unknown ``return_when``, a bad ``timeout``, or futures of several flow runs.

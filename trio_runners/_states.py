@@ -49,7 +49,9 @@ class State(Generic[T]):
     """The final State of one call.
 
     A State wraps an `outcome.Outcome`: a `Value` for Completed, an `Error` for the other three.
-    States compare by identity: every waiter on a key receives the very same object.
+    States compare by identity: every waiter on a key receives the very same object. A State is
+    plain, immutable data: no method blocks or checkpoints, and a Cancelled State's `result`
+    raises `CancelledRun`, never `trio.Cancelled`.
     """
 
     type: StateType

@@ -75,6 +75,11 @@ class Task(Generic[P, R]):
     - on the Trio thread (async flows, async tasks) the same calls return awaitables of those.
 
     Outside a flow, ``my_task(...)`` is ``fn(...)``.
+
+    Cancellation: a task run is one call of the flow's runner, so `TaskFuture.cancel`, the
+    runner's cancellation and the end of a failed flow run cancel it as they cancel any call;
+    an attempt that exceeds ``timeout_seconds`` is cancelled (a sync task's thread is
+    abandoned).
     """
 
     def __init__(
@@ -126,7 +131,9 @@ class Task(Generic[P, R]):
         If one of them ends other than Completed the task does not run and ends Failed with
         `UpstreamFailed`. On the Trio thread this returns an awaitable (a checkpoint; for the
         sequential runner it returns once the task run has finished). From a worker thread it
-        blocks until the runner accepted the task run.
+        blocks until the runner accepted the task run. If the submitter is cancelled before the
+        runner accepted the task run, the task run ends Cancelled and the cancellation
+        propagates (`BaseTaskRunner.submit`).
 
         Raises:
           RuntimeError: not inside a flow.
@@ -146,7 +153,9 @@ class Task(Generic[P, R]):
         **kwargs: Any,
     ) -> Any:
         """Submit one task run per item (``zip`` of ``iterables``, keyword arguments shared);
-        returns the list of their futures (an awaitable of it on the Trio thread).
+        returns the list of their futures (an awaitable of it on the Trio thread, a checkpoint).
+        Each item is submitted as by `submit`; if the submitter is cancelled midway, the task
+        runs already accepted keep running.
 
         Raises:
           RuntimeError: not inside a flow.
