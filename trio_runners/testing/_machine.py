@@ -77,6 +77,8 @@ class RunnerMachine(RuleBasedStateMachine):
         self.seen: dict[int, State[Any]] = {}
         self.cancelled_caught: bool | None = None
         self.error: BaseException | None = None
+        #: The last invariant check passed (rules are always followed by one).
+        self._healthy = True
         self._outer: trio.Nursery | None = None
         self._scope: trio.CancelScope | None = None
         self._send: trio.MemorySendChannel[tuple[Hashable, AsyncCall]] | None = None
@@ -123,6 +125,7 @@ class RunnerMachine(RuleBasedStateMachine):
 
     def _step(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``fn`` in the Trio thread, then wait until every task there is blocked."""
+        self._healthy = False  # until the invariant has checked the result
 
         async def step() -> T:
             result = await fn(*args)
@@ -247,6 +250,7 @@ class RunnerMachine(RuleBasedStateMachine):
     def agrees_with_the_model(self) -> None:
         snap = self._snapshot()
         model = self.model
+        self._check_starts()
         assert snap.now == model.now, f"Trio's clock is at {snap.now}, the model at {model.now}"
         expected = model.statistics()
         waiting = sum(1 for w in self.waiters if not w.returned)
@@ -259,9 +263,9 @@ class RunnerMachine(RuleBasedStateMachine):
         assert got.waiters == waiting, f"{got.waiters} waiters counted, {waiting} waiting"
         for i, state in snap.states.items():
             self._check_state(i, state)
-        self._check_starts()
         for waiter in self.waiters:
             self._check_waiter(waiter)
+        self._healthy = True
 
     def _check_state(self, i: int, state: State[Any] | None) -> None:
         call = self.model.calls[i]
@@ -315,7 +319,9 @@ class RunnerMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            if self.error is None and self._thread.is_alive():
+            # Hypothesis calls teardown after a failed step too: check the exit only after a
+            # step that passed, so that the first failure is the one reported.
+            if self._healthy and self.error is None and self._thread.is_alive():
                 self._exit_runner()
         finally:
             self._stop_thread()
