@@ -107,7 +107,11 @@ class State(Generic[T]):
     def __repr__(self) -> str:
         name = self.type.value.capitalize()
         result = self.outcome
-        shown = repr(result.error) if isinstance(result, outcome.Error) else repr(cast(outcome.Value[T], result).value)
+        shown = (
+            repr(result.error)
+            if isinstance(result, outcome.Error)
+            else repr(cast(outcome.Value[T], result).value)
+        )
         if self.message and self.type is not StateType.CANCELLED:
             return f"{name}({shown}, message={self.message!r})"
         return f"{name}({shown})"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import attrs
 
 from .._states import State
-from ._driver import CallFailed, CancelAction, Report
+from ._driver import CallError, CancelAction, Report
 
 __all__ = [
     "check_cancellation",
@@ -87,7 +88,7 @@ def _timelines(report: Report) -> list[_Timeline]:
         elif event.kind in ("end", "unwound") and timelines[event.call].end is None:
             timelines[event.call].end = position
     assert len(markers) == len(report.cancels), "trace and actions disagree"
-    for action, position in zip(report.cancels, markers):
+    for action, position in zip(report.cancels, markers, strict=True):
         for i in range(report.n):
             if not _applies(action, i):
                 continue
@@ -132,7 +133,7 @@ def check_states(report: Report) -> list[str]:
                 violations.append(f"call {i} should have failed, but it is {state!r}")
         elif state.is_failed():
             exc = state.exception()
-            if not spec.fails or not isinstance(exc, CallFailed) or exc.args != (i,):
+            if not spec.fails or not isinstance(exc, CallError) or exc.args != (i,):
                 violations.append(f"call {i} did not fail, but it is {state!r}")
         elif state.is_cancelled():
             if timelines[i].cancel is None:
@@ -171,7 +172,7 @@ def check_sequential(report: Report) -> list[str]:
     order = [i for _, i in started]
     if order != sorted(order):
         violations.append(f"calls started in the order {order}, not in submission order")
-    for (_, a), (b_start, b) in zip(started, started[1:]):
+    for (_, a), (b_start, b) in itertools.pairwise(started):
         if timelines[a].stop() > b_start:
             violations.append(f"call {b} started before call {a} had ended")
     return violations
@@ -180,10 +181,10 @@ def check_sequential(report: Report) -> list[str]:
 def _max_running(report: Report) -> tuple[int, int]:
     """The largest number of calls running at once, and the position where it happened."""
     timelines = _timelines(report)
-    changes = []
+    changes: list[tuple[float, int]] = []
     for t in timelines:
         if t.started():
-            changes.append((t.starts[0], 1))
+            changes.append((float(t.starts[0]), 1))
             changes.append((t.stop(), -1))
     changes.sort(key=lambda c: (c[0], c[1]))  # at one position, ends before starts
     running = peak = 0
@@ -224,7 +225,8 @@ def check_fifo(report: Report, max_workers: int) -> list[str]:
             ti = timelines[i]
             if ti.started():
                 other = ti.start_times[0] if exact else ti.starts[0]
-                assert other is not None and begun is not None
+                assert other is not None
+                assert begun is not None
                 if other > begun:
                     violations.append(f"call {j} was admitted before call {i}, submitted earlier")
             else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -22,10 +23,13 @@ from .._base import BaseTaskRunner
 from .._states import State
 from .strategies import CallSpec, Schedule, WaitSpec
 
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
 __all__ = [
     "AsyncCall",
     "BlockError",
-    "CallFailed",
+    "CallError",
     "FileTrace",
     "MemoryTrace",
     "Report",
@@ -36,7 +40,7 @@ __all__ = [
 ]
 
 
-class CallFailed(Exception):
+class CallError(Exception):
     """What a call of the kit raises when its spec says it fails; ``args == (index,)``."""
 
 
@@ -114,7 +118,7 @@ class FileTrace(Trace):
 class AsyncCall:
     """An async call of the kit: records ``start``, sleeps ``duration`` on Trio's clock,
     records ``end`` (or ``unwound`` if an exception, e.g. cancellation, interrupts it), then
-    returns its index or raises `CallFailed`."""
+    returns its index or raises `CallError`."""
 
     trace: Trace
     index: int
@@ -130,7 +134,7 @@ class AsyncCall:
             raise
         self.trace.record("end", self.index, trio.current_time())
         if self.fails:
-            raise CallFailed(self.index)
+            raise CallError(self.index)
         return self.index
 
 
@@ -149,7 +153,7 @@ class SyncCall:
         time.sleep(self.duration)
         self.trace.record("end", self.index)
         if self.fails:
-            raise CallFailed(self.index)
+            raise CallError(self.index)
         return self.index
 
 
@@ -379,15 +383,19 @@ async def run_schedule(
             if schedule.scope_cancel_at is not None:
                 outer.start_soon(scope_cancel_at, schedule.scope_cancel_at)
             try:
-                async with runner.start():
-                    async with trio.open_nursery() as body:
-                        if schedule.cancel_all_at is not None:
-                            body.start_soon(cancel_all_at, schedule.cancel_all_at)
-                        if schedule.raise_at is not None:
-                            body.start_soon(raise_at, schedule.raise_at)
-                        await submitter(outer)
-            except* BlockError:
+                async with runner.start(), trio.open_nursery() as body:
+                    if schedule.cancel_all_at is not None:
+                        body.start_soon(cancel_all_at, schedule.cancel_all_at)
+                    if schedule.raise_at is not None:
+                        body.start_soon(raise_at, schedule.raise_at)
+                    await submitter(outer)
+            except BlockError:
                 report.block_error_propagated = True
+            except BaseExceptionGroup as group:  # except* needs Python 3.11
+                matched, rest = group.split(BlockError)
+                report.block_error_propagated = matched is not None
+                if rest is not None:
+                    raise rest from None  # e.g. Cancelled, for the scope around start()
             finally:
                 runner_exited = True
                 report.exit_time = now()

@@ -8,6 +8,7 @@ so after each step the runner and the `ReferenceModel` can be compared exactly.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -28,7 +29,7 @@ from hypothesis.stateful import (
 
 from .._base import RunnerStatistics
 from .._states import State, StateType
-from ._driver import AsyncCall, CallFailed, MemoryTrace
+from ._driver import AsyncCall, CallError, MemoryTrace
 from .reference import ReferenceModel
 from .strategies import durations, outcomes, ticks, timeouts
 
@@ -278,7 +279,7 @@ class RunnerMachine(RuleBasedStateMachine):
         if state.type is StateType.COMPLETED:
             assert state.result() == i
         elif state.type is StateType.FAILED:
-            assert isinstance(state.exception(), CallFailed)
+            assert isinstance(state.exception(), CallError)
         first = self.seen.setdefault(i, state)
         assert first is state, f"call {i} changed State from {first!r} to {state!r}"
 
@@ -310,7 +311,8 @@ class RunnerMachine(RuleBasedStateMachine):
             if w.result is not None:
                 assert w.result is self.seen.get(w.call, w.result), f"{desc}: another State"
         elif deadline <= now:
-            assert w.returned and w.result is None and w.returned_at == deadline, (
+            returned_none_in_time = w.returned and w.result is None and w.returned_at == deadline
+            assert returned_none_in_time, (
                 f"{desc}: should have returned None at {deadline}; returned={w.returned}"
                 f" {w.result!r} at {w.returned_at}"
             )
@@ -344,14 +346,13 @@ class RunnerMachine(RuleBasedStateMachine):
         if self._thread.is_alive():
 
             def stop() -> None:
-                assert self._shutdown is not None and self._outer is not None
+                assert self._shutdown is not None
+                assert self._outer is not None
                 self._outer.cancel_scope.cancel()  # waiters that hung, if any
                 self._shutdown.set()
 
-            try:
+            with contextlib.suppress(trio.RunFinishedError):  # it ended on its own meanwhile
                 trio.from_thread.run_sync(stop, trio_token=self._token)
-            except trio.RunFinishedError:
-                pass
         self._thread.join()
 
 

@@ -48,7 +48,7 @@ class CallSpec:
 
 @attrs.frozen
 class WaitSpec:
-    """A waiter: ``delay`` after call ``call`` was submitted, ``await runner.wait(key, timeout)``."""
+    """A waiter: ``delay`` after call ``call`` is submitted, ``await runner.wait(key, timeout)``."""
 
     call: int
     delay: float
@@ -165,5 +165,7 @@ def schedules(
         cancel_all_at=draw(cancel_points(6)) if cancel_all else None,
         scope_cancel_at=draw(cancel_points(6)) if scope_cancel else None,
         raise_at=draw(cancel_points(6)) if raise_in_block else None,
-        consumer_delays=(tuple(draw(st.lists(ticks(2), min_size=n, max_size=n))) if release else None),
+        consumer_delays=(
+            tuple(draw(st.lists(ticks(2), min_size=n, max_size=n))) if release else None
+        ),
     )
