@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -162,81 +163,29 @@ class RunnerConformance:
         return schedules(max_calls=self.max_calls, **kwargs)
 
     # ------------------------------------------------------------------ the properties
+    #
+    # Each property is a real ``@given`` test, made for each subclass when it is defined (so
+    # Hypothesis keeps separate statistics and saved examples per runner, and its settings are
+    # the active profile's, plus ``hypothesis_settings``, at that moment).
 
-    def test_sequential_ordering(self) -> None:
-        """Calls start in submission order; each ends before the next starts; at most one
-        runs -- under random durations, failures and cancellations."""
-        if not self.sequential:
-            pytest.skip("the runner does not declare sequential = True")
-        self.check_property(
-            "sequential ordering",
-            self._schedules(cancel_all=True, scope_cancel=True, raise_in_block=True),
-            lambda r: _checks.check_sequential(r) + _checks.check_max_workers(r, 1),
-        )
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, prop in _PROPERTIES.items():
+            setattr(cls, name, _make_test(cls, name, prop))
 
-    def test_max_workers_is_never_exceeded(self) -> None:
-        """With ``max_workers=k`` the number of calls running never exceeds k."""
-        k = self.max_workers
-        if k is None:
-            pytest.skip("the runner does not declare max_workers")
-        self.check_property(
-            f"max_workers={k} bound",
-            self._schedules(cancel_all=True, scope_cancel=True),
-            lambda r: _checks.check_max_workers(r, k),
-        )
-
-    def test_max_workers_admission_is_fifo(self) -> None:
-        """With ``max_workers=k`` calls are admitted in submission order."""
-        k = self.max_workers
-        if k is None:
-            pytest.skip("the runner does not declare max_workers")
-        if not self.exact and k != 1:
-            pytest.skip(
-                "FIFO admission with more than one worker needs exact start times"
-                " (supports_mock_clock and call_kind='async'): a call in a thread or process"
-                " records its start some time after it was admitted"
-            )
-        self.check_property(
-            f"max_workers={k} FIFO admission",
-            self._schedules(cancel_all=True),
-            lambda r: _checks.check_fifo(r, k),
-        )
-
-    def test_each_call_runs_exactly_once(self) -> None:
-        """Each call runs at most once, and exactly once unless cancelled before it started."""
-        self.check_property(
-            "exactly once",
-            self._schedules(cancel_all=True, scope_cancel=True, raise_in_block=True),
-            _checks.check_exactly_once,
-        )
-
-    def test_wait_returns_the_state_iff_finished_within_timeout(self) -> None:
-        """``wait(key, t)`` returns the State iff the call finished within t of the wait
-        starting, else None; a later wait gets the State; the timeout never changes the
-        outcome; concurrent waiters get the same State. To the instant where times are exact."""
-        self.check_property(
-            "wait semantics",
-            self._schedules(waits=True),
-            _checks.check_wait,
-        )
-
-    def test_cancellation_ends_each_call_once_and_propagates(self) -> None:
-        """Cancels at random instants (per call, cancel_all, the enclosing scope, an exception
-        in the block): one terminal State per call, finished calls keep theirs, Cancelled is
-        never swallowed, no waiter hangs after the runner exits."""
-        self.check_property(
-            "cancellation",
-            self._schedules(waits=True, cancel_all=True, scope_cancel=True, raise_in_block=True),
-            _checks.check_cancellation,
-        )
-
-    def test_release_keeps_memory_bounded(self) -> None:
-        """With ``release``, retained States never exceed the States not yet consumed."""
-        self.check_property(
-            "bounded memory",
-            self._schedules(release=True, cancel_all=True),
-            _checks.check_memory,
-        )
+    def _check_schedule(self, prop: _Property, schedule: Schedule) -> None:
+        if self.call_kind == "async":
+            report = self.play(schedule)
+        else:
+            fd, path = tempfile.mkstemp(prefix="trio-runners-kit-", suffix=".trace")
+            os.close(fd)
+            try:
+                report = self.play(schedule, FileTrace(path))
+            finally:
+                os.unlink(path)
+        violations = prop.check(self, report)
+        if violations:
+            raise ConformanceError(prop.title(self), violations, schedule)
 
     def test_state_machine_agrees_with_reference_model(self) -> None:
         """Random submit / wait-with-timeout / cancel / cancel_all / advance-clock / release
@@ -249,3 +198,138 @@ class RunnerConformance:
         from ._machine import run_machine
 
         run_machine(self, settings(self.hypothesis_settings, deadline=None))
+
+
+@attrs.frozen
+class _Property:
+    """One property: what to draw, what to check, when it does not apply."""
+
+    title: Callable[[RunnerConformance], str]
+    strategy: Callable[[type[RunnerConformance]], st.SearchStrategy[Schedule]]
+    check: Callable[[RunnerConformance, Report], list[str]]
+    skip: Callable[[type[RunnerConformance]], str | None]
+    doc: str
+
+
+def _always(cls: type[RunnerConformance]) -> str | None:
+    return None
+
+
+def _needs_sequential(cls: type[RunnerConformance]) -> str | None:
+    return None if cls.sequential else "the runner does not declare sequential = True"
+
+
+def _needs_max_workers(cls: type[RunnerConformance]) -> str | None:
+    return None if cls.max_workers is not None else "the runner does not declare max_workers"
+
+
+def _needs_fifo_observable(cls: type[RunnerConformance]) -> str | None:
+    if cls.max_workers is None:
+        return "the runner does not declare max_workers"
+    exact = cls.supports_mock_clock and cls.call_kind == "async"
+    if not exact and cls.max_workers != 1:
+        return (
+            "FIFO admission with more than one worker needs exact start times"
+            " (supports_mock_clock and call_kind='async'): a call in a thread or process"
+            " records its start some time after it was admitted"
+        )
+    return None
+
+
+def _draw(**kwargs: Any) -> Callable[[type[RunnerConformance]], st.SearchStrategy[Schedule]]:
+    def strategy(cls: type[RunnerConformance]) -> st.SearchStrategy[Schedule]:
+        return schedules(max_calls=cls.max_calls, **kwargs)
+
+    return strategy
+
+
+def _k(kit: RunnerConformance) -> int:
+    assert kit.max_workers is not None
+    return kit.max_workers
+
+
+_PROPERTIES: dict[str, _Property] = {
+    "test_sequential_ordering": _Property(
+        title=lambda kit: "sequential ordering",
+        strategy=_draw(cancel_all=True, scope_cancel=True, raise_in_block=True),
+        check=lambda kit, r: _checks.check_sequential(r) + _checks.check_max_workers(r, 1),
+        skip=_needs_sequential,
+        doc="Calls start in submission order; each ends before the next starts; at most one "
+        "runs -- under random durations, failures and cancellations.",
+    ),
+    "test_max_workers_is_never_exceeded": _Property(
+        title=lambda kit: f"max_workers={kit.max_workers} bound",
+        strategy=_draw(cancel_all=True, scope_cancel=True),
+        check=lambda kit, r: _checks.check_max_workers(r, _k(kit)),
+        skip=_needs_max_workers,
+        doc="With max_workers=k the number of calls running never exceeds k.",
+    ),
+    "test_max_workers_admission_is_fifo": _Property(
+        title=lambda kit: f"max_workers={kit.max_workers} FIFO admission",
+        strategy=_draw(cancel_all=True),
+        check=lambda kit, r: _checks.check_fifo(r, _k(kit)),
+        skip=_needs_fifo_observable,
+        doc="With max_workers=k calls are admitted in submission order.",
+    ),
+    "test_each_call_runs_exactly_once": _Property(
+        title=lambda kit: "exactly once",
+        strategy=_draw(cancel_all=True, scope_cancel=True, raise_in_block=True),
+        check=lambda kit, r: _checks.check_exactly_once(r),
+        skip=_always,
+        doc="Each call runs at most once, and exactly once unless cancelled before it started.",
+    ),
+    "test_wait_returns_the_state_iff_finished_within_timeout": _Property(
+        title=lambda kit: "wait semantics",
+        strategy=_draw(waits=True),
+        check=lambda kit, r: _checks.check_wait(r),
+        skip=_always,
+        doc="wait(key, t) returns the State iff the call finished within t of the wait "
+        "starting, else None; a later wait gets the State; the timeout never changes the "
+        "outcome; concurrent waiters get the same State. To the instant where times are exact.",
+    ),
+    "test_cancellation_ends_each_call_once_and_propagates": _Property(
+        title=lambda kit: "cancellation",
+        strategy=_draw(waits=True, cancel_all=True, scope_cancel=True, raise_in_block=True),
+        check=lambda kit, r: _checks.check_cancellation(r),
+        skip=_always,
+        doc="Cancels at random instants (per call, cancel_all, the enclosing scope, an "
+        "exception in the block): one terminal State per call, finished calls keep theirs, "
+        "Cancelled is never swallowed, no waiter hangs after the runner exits.",
+    ),
+    "test_release_keeps_memory_bounded": _Property(
+        title=lambda kit: "bounded memory",
+        strategy=_draw(release=True, cancel_all=True),
+        check=lambda kit, r: _checks.check_memory(r),
+        skip=_always,
+        doc="With release, retained States never exceed the States not yet consumed.",
+    ),
+}
+
+
+def _make_test(cls: type[RunnerConformance], name: str, prop: _Property) -> Callable[..., None]:
+    reason = prop.skip(cls)
+    if reason is not None:
+
+        def skipped(self: RunnerConformance) -> None:
+            pytest.skip(reason)
+
+        test: Callable[..., None] = skipped
+    else:
+
+        def check(self: RunnerConformance, schedule: Schedule) -> None:
+            self._check_schedule(prop, schedule)
+
+        check.__name__ = check.__qualname__ = name
+        check.__doc__ = prop.doc
+        # Keep saved examples apart per runner class and property (the hook Hypothesis uses
+        # for parametrized tests).
+        owner = f"{cls.__module__}.{cls.__qualname__}.{name}"
+        check._hypothesis_internal_add_digest = owner.encode()  # type: ignore[attr-defined]
+        # deadline=None: an example's time depends on Trio's start-up and, for runners on real
+        # time, on the machine's load, not on the code under test.
+        test = settings(cls.hypothesis_settings, deadline=None)(
+            given(schedule=prop.strategy(cls))(check)
+        )
+    test.__name__ = test.__qualname__ = name
+    test.__doc__ = prop.doc
+    return test
