@@ -172,6 +172,7 @@ class RunnerConformance:
         super().__init_subclass__(**kwargs)
         for name, prop in _PROPERTIES.items():
             setattr(cls, name, _make_test(cls, name, prop))
+        setattr(cls, "test_state_machine_agrees_with_reference_model", _make_machine_test(cls))
 
     def _check_schedule(self, prop: _Property, schedule: Schedule) -> None:
         if self.call_kind == "async":
@@ -186,18 +187,6 @@ class RunnerConformance:
         violations = prop.check(self, report)
         if violations:
             raise ConformanceError(prop.title(self), violations, schedule)
-
-    def test_state_machine_agrees_with_reference_model(self) -> None:
-        """Random submit / wait-with-timeout / cancel / cancel_all / advance-clock / release
-        steps on one long-lived run agree, step by step, with `ReferenceModel`."""
-        if not self.exact:
-            pytest.skip(
-                "the state machine steps a MockClock and needs calls on the event loop"
-                " (supports_mock_clock and call_kind='async')"
-            )
-        from ._machine import run_machine
-
-        run_machine(self, settings(self.hypothesis_settings, deadline=None))
 
 
 @attrs.frozen
@@ -332,4 +321,29 @@ def _make_test(cls: type[RunnerConformance], name: str, prop: _Property) -> Call
         )
     test.__name__ = test.__qualname__ = name
     test.__doc__ = prop.doc
+    return test
+
+
+def _make_machine_test(cls: type[RunnerConformance]) -> Callable[[RunnerConformance], None]:
+    exact = cls.supports_mock_clock and cls.call_kind == "async"
+
+    def test_state_machine_agrees_with_reference_model(self: RunnerConformance) -> None:
+        if not exact:
+            pytest.skip(
+                "the state machine steps a MockClock and needs calls on the event loop"
+                " (supports_mock_clock and call_kind='async')"
+            )
+        from ._machine import run_machine
+
+        run_machine(self, settings(self.hypothesis_settings, deadline=None))
+
+    test = test_state_machine_agrees_with_reference_model
+    test.__doc__ = (
+        "Random submit / wait-with-timeout / cancel / cancel_all / advance-clock / release "
+        "steps on one long-lived run agree, step by step, with `ReferenceModel`."
+    )
+    if exact:
+        # As Hypothesis marks its own state machine tests, so that its pytest plugin reports
+        # their statistics.
+        test.is_hypothesis_test = True  # type: ignore[attr-defined]
     return test
