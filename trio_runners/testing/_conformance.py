@@ -73,6 +73,8 @@ class RunnerConformance:
     time_unit: ClassVar[float] = 0.002
     max_calls: ClassVar[int] = 8
     hypothesis_settings: ClassVar[settings | None] = None
+    #: Made for each subclass, like the property tests (see ``__init_subclass__``).
+    test_state_machine_agrees_with_reference_model: ClassVar[Callable[[RunnerConformance], None]]
 
     # ------------------------------------------------------------------ machinery
 
@@ -172,7 +174,7 @@ class RunnerConformance:
         super().__init_subclass__(**kwargs)
         for name, prop in _PROPERTIES.items():
             setattr(cls, name, _make_test(cls, name, prop))
-        setattr(cls, "test_state_machine_agrees_with_reference_model", _make_machine_test(cls))
+        cls.test_state_machine_agrees_with_reference_model = _make_machine_test(cls)
 
     def _check_schedule(self, prop: _Property, schedule: Schedule) -> None:
         if self.call_kind == "async":
