@@ -34,6 +34,7 @@ class _Timeline:
     end: int | None = None  # first end or unwound event
     cancel: int | None = None  # first cancel action that applied while it was unfinished
     cancel_action: CancelAction | None = None
+    got_state: list[int] = attrs.Factory(list)  # where waiters received the State
     api_cancel: int | None = None  # first cancel() / cancel_all() that applied
     exact: bool = True
 
@@ -87,6 +88,8 @@ def _timelines(report: Report) -> list[_Timeline]:
             timelines[event.call].start_times.append(event.time)
         elif event.kind in ("end", "unwound") and timelines[event.call].end is None:
             timelines[event.call].end = position
+        elif event.kind == "got_state":
+            timelines[event.call].got_state.append(position)
     assert len(markers) == len(report.cancels), "trace and actions disagree"
     for action, position in zip(report.cancels, markers, strict=True):
         for i in range(report.n):
@@ -128,6 +131,13 @@ def check_states(report: Report) -> list[str]:
         for who, other in seen:
             if other is not None and other is not state:
                 violations.append(f"call {i}: {who} got {other!r}, the final State is {state!r}")
+        timeline = timelines[i]
+        ended = min((p for p in (timeline.end, timeline.cancel) if p is not None), default=None)
+        if timeline.got_state and (ended is None or timeline.got_state[0] < ended):
+            violations.append(
+                f"call {i}: a waiter received its State {state!r} before the call had ended"
+                " or been cancelled"
+            )
         if state.is_completed():
             if spec.fails or state.result() != i:
                 violations.append(f"call {i} should have failed, but it is {state!r}")

@@ -50,8 +50,9 @@ class BlockError(Exception):
 
 @attrs.frozen
 class TraceEvent:
-    """One event: ``kind`` (start, end, unwound, submit, cancel, cancel_all, scope, raise),
-    the call index (-1 for none) and the Trio time if known."""
+    """One event: ``kind`` (start, end, unwound: the call; submit, cancel, cancel_all, scope,
+    raise: the driver; got_state: a waiter received the call's State), the call index (-1 for
+    none) and the Trio time if known."""
 
     kind: str
     call: int
@@ -256,6 +257,7 @@ async def run_schedule(
         try:
             state = await runner.wait(keys[i])
             report.observed[i] = (now(), state)
+            trace.record("got_state", i, now())
         finally:
             waiter_done()
 
@@ -266,6 +268,8 @@ async def run_schedule(
             timeout = None if spec.timeout is None else scaled(spec.timeout)
             result = await runner.wait(keys[spec.call], timeout)
             report.waits.append(WaitResult(spec, started, now(), result))
+            if result is not None:
+                trace.record("got_state", spec.call, now())
         finally:
             waiter_done()
 
