@@ -7,9 +7,14 @@ import pickle
 import subprocess
 import sys
 
-from trio_runners import StateType
-from trio_runners.testing._driver import FileTrace, SyncCall
+import pytest
+from hypothesis import settings
+
+from trio_runners import ConcurrentTaskRunner, StateType
+from trio_runners.testing import ConformanceError, RunnerConformance
+from trio_runners.testing._driver import FileTrace, Report, SyncCall
 from trio_runners.testing.reference import ReferenceModel
+from trio_runners.testing.strategies import schedules
 
 
 def test_importing_trio_runners_does_not_import_hypothesis() -> None:
@@ -61,3 +66,21 @@ def test_model_sequential_keys_are_unknown_until_their_turn() -> None:
     assert model.release(later) is None
     assert model.release(later) is KeyError
     assert model.statistics().retained == 1
+
+
+def test_check_property_runs_a_custom_check_and_reports_its_violations() -> None:
+    class Kit(RunnerConformance):
+        runner_factory = ConcurrentTaskRunner
+        hypothesis_settings = settings(max_examples=10)
+
+    reports: list[Report] = []
+
+    def record(report: Report) -> list[str]:
+        reports.append(report)
+        return []
+
+    Kit().check_property("custom", schedules(max_calls=2), record)
+    assert reports
+    assert all(all(r.final[i] is not None for i in range(r.n)) for r in reports)
+    with pytest.raises(ConformanceError, match="custom violated"):
+        Kit().check_property("custom", schedules(max_calls=2), lambda report: ["always"])
