@@ -11,8 +11,8 @@ import pytest
 from hypothesis import settings
 
 from trio_runners import ConcurrentTaskRunner, StateType
-from trio_runners.testing import ConformanceError, RunnerConformance
-from trio_runners.testing._driver import FileTrace, Report, SyncCall
+from trio_runners.testing import ConformanceError, Report, RunnerConformance
+from trio_runners.testing._driver import FileTrace, SyncCall
 from trio_runners.testing.reference import ReferenceModel
 from trio_runners.testing.strategies import schedules
 

@@ -3,7 +3,9 @@
 - `strategies`: Hypothesis strategies for schedules of calls (durations, outcomes, cancel
   points, timeouts).
 - `reference`: `ReferenceModel`, what a conforming runner does, without Trio.
-- `RunnerConformance`: subclass it with a ``runner_factory`` to run every property under pytest.
+- `RunnerConformance`: subclass it with a ``runner_factory`` to run every property under pytest;
+  `ConformanceError` is what it raises; `Report` is what a custom check
+  (`RunnerConformance.check_property`) receives.
 
 Needs the ``testing`` extra (``pip install 'trio-runners[testing]'``: Hypothesis and pytest);
 ``import trio_runners`` does not. `reference` needs neither, so it is imported eagerly; the rest is
@@ -22,13 +24,22 @@ if TYPE_CHECKING:
     from . import strategies as strategies
     from ._conformance import ConformanceError as ConformanceError
     from ._conformance import RunnerConformance as RunnerConformance
+    from ._driver import Report as Report
 
-__all__ = ["ConformanceError", "ReferenceModel", "RunnerConformance", "reference", "strategies"]
+__all__ = [
+    "ConformanceError",
+    "ReferenceModel",
+    "Report",
+    "RunnerConformance",
+    "reference",
+    "strategies",
+]
 
 _LAZY = {
     "strategies": (".strategies", None),
     "RunnerConformance": ("._conformance", "RunnerConformance"),
     "ConformanceError": ("._conformance", "ConformanceError"),
+    "Report": ("._driver", "Report"),
 }
 
 
