@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install-dev lint typecheck pytest docs serve-docs bench clean
+.PHONY: demo test install-dev lint typecheck pytest properties thorough docs serve-docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ typecheck: install-dev
 # pytest exits 5 when it collects nothing: that is a failure here too (make stops on any non-zero).
 pytest: install-dev
 	$(BIN)/python -m pytest
+
+# The property suite alone, with Hypothesis's statistics; and the 10,000-example profile.
+properties: install-dev
+	$(BIN)/python -m pytest property_tests --hypothesis-show-statistics
+
+thorough: install-dev
+	$(BIN)/python -m pytest property_tests --hypothesis-profile thorough
 
 # The documentation site, built offline; --strict fails on broken links or references.
 docs: install-dev

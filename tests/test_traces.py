@@ -15,7 +15,8 @@ import trio
 import trio.testing
 
 from trio_runners import ConcurrentTaskRunner, Crashed, SequentialTaskRunner
-from trio_runners._trace import (
+from trio_runners.abc import BaseTaskRunner
+from trio_runners.testing import (
     TraceRecorder,
     TraceViolation,
     check_exactly_once,
@@ -28,7 +29,6 @@ from trio_runners._trace import (
     replay,
     schedule_of,
 )
-from trio_runners.abc import BaseTaskRunner
 
 
 async def work(i: int) -> Any:

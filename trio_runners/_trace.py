@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import IO, Any, final
 
 import trio
-import trio.testing
 
 from ._base import BaseTaskRunner
 from ._instruments import Instrument
@@ -360,6 +359,8 @@ def replay(events: Sequence[Event], runner_factory: Callable[[], BaseTaskRunner]
         async with runner.start(), trio.open_nursery() as nursery:
             nursery.start_soon(controller)
             await submitter()
+
+    import trio.testing  # here: it imports pytest when installed, and this module must not
 
     clock = trio.testing.MockClock(autojump_threshold=0)
     clock.jump(start_time)

@@ -1,0 +1,348 @@
+"""The properties, as functions from a `Report` to a list of violations (empty: it holds)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from .. import _trace
+from .._states import State
+from .._trace import TraceViolation
+from ._driver import CallError, CancelAction, Report
+
+__all__ = [
+    "check_cancellation",
+    "check_exactly_once",
+    "check_fifo",
+    "check_max_workers",
+    "check_memory",
+    "check_sequential",
+    "check_states",
+    "check_wait",
+]
+
+_MARKERS = ("cancel", "cancel_all", "scope", "raise")
+
+
+@attrs.define
+class _Timeline:
+    """Positions (in the trace) of what happened to one call."""
+
+    starts: list[int] = attrs.Factory(list)
+    start_times: list[float | None] = attrs.Factory(list)
+    end: int | None = None  # first end or unwound event
+    cancel: int | None = None  # first cancel action that applied while it was unfinished
+    cancel_action: CancelAction | None = None
+    got_state: list[int] = attrs.Factory(list)  # where waiters received the State
+    api_cancel: int | None = None  # first cancel() / cancel_all() that applied
+    exact: bool = True
+
+    def ghost(self) -> bool:
+        """The call's code began after the runner had cancelled it.
+
+        After ``cancel()`` / ``cancel_all()`` (which decide the State at once) a call must
+        never begin. After a scope cancel or an exception in the block, a call already being
+        handed over may begin and end at its first checkpoint, as Trio's rules say; a call in a
+        thread or process may also begin after it was abandoned. Such ghosts do not count as
+        running (they hold no worker slot), except a call on the loop under exact timing, whose
+        run is recorded to its end.
+        """
+        if not self.starts:
+            return False
+        first = self.starts[0]
+        if self.api_cancel is not None and first > self.api_cancel:
+            return True
+        return not self.exact and self.cancel is not None and first > self.cancel
+
+    def started(self) -> bool:
+        return bool(self.starts) and not self.ghost()
+
+    def stop(self) -> float:
+        """Where the call stopped running: its end, or the cancel that ended it, if earlier."""
+        if not self.started():
+            return math.inf
+        first = self.starts[0]
+        candidates = [p for p in (self.end, self.cancel) if p is not None and p > first]
+        return min(candidates, default=math.inf)
+
+
+def _applies(action: CancelAction, i: int) -> bool:
+    if action.snapshot.get(i, False) is not None:
+        return False  # not registered, or already finished
+    if action.kind == "cancel":
+        return action.target == i and action.returned is True
+    if action.kind == "cancel_all":
+        return True
+    return action.before_exit  # scope, raise
+
+
+def _timelines(report: Report) -> list[_Timeline]:
+    timelines = [_Timeline(exact=report.exact) for _ in range(report.n)]
+    markers = []
+    for position, event in enumerate(report.trace):
+        if event.kind in _MARKERS:
+            markers.append(position)
+        elif event.kind == "start":
+            timelines[event.call].starts.append(position)
+            timelines[event.call].start_times.append(event.time)
+        elif event.kind in ("end", "unwound") and timelines[event.call].end is None:
+            timelines[event.call].end = position
+        elif event.kind == "got_state":
+            timelines[event.call].got_state.append(position)
+    assert len(markers) == len(report.cancels), "trace and actions disagree"
+    for action, position in zip(report.cancels, markers, strict=True):
+        for i in range(report.n):
+            if not _applies(action, i):
+                continue
+            if timelines[i].cancel is None:
+                timelines[i].cancel = position
+                timelines[i].cancel_action = action
+            if timelines[i].api_cancel is None and action.kind in ("cancel", "cancel_all"):
+                timelines[i].api_cancel = position
+    return timelines
+
+
+def _submitted(report: Report) -> list[int]:
+    return [i for i in range(report.n) if report.registered[i]]
+
+
+def _lifecycle(report: Report, *checkers: Callable[[list[dict[str, Any]]], None]) -> list[str]:
+    """Run trace checkers (the ones production traces are checked with) on the runner's own
+    lifecycle trace of this example."""
+    violations = []
+    for checker in checkers:
+        try:
+            checker(report.lifecycle)
+        except TraceViolation as exc:
+            violations.append(f"lifecycle trace: {exc}")
+    return violations
+
+
+def _own(report: Report, prefix: str) -> list[str]:
+    return [v for v in report.violations if v.startswith(prefix)]
+
+
+def check_states(report: Report) -> list[str]:
+    """Every submitted call has exactly one terminal State, every observer of it saw that very
+    object, and the State is the one its spec and the cancels performed allow."""
+    violations = _lifecycle(report, _trace.check_one_terminal_state)
+    timelines = _timelines(report)
+    for i in _submitted(report):
+        state = report.final[i]
+        spec = report.schedule.calls[i]
+        if state is None:
+            violations.append(f"call {i} has no State after the runner exited")
+            continue
+        seen: list[tuple[str, State[Any] | None]] = []
+        if i in report.observed:
+            seen.append(("a waiter without timeout", report.observed[i][1]))
+        if i in report.later:
+            seen.append(("a wait after the runner exited", report.later[i]))
+        seen += [("a waiter with a timeout", w.result) for w in report.waits if w.spec.call == i]
+        for who, other in seen:
+            if other is not None and other is not state:
+                violations.append(f"call {i}: {who} got {other!r}, the final State is {state!r}")
+        timeline = timelines[i]
+        ended = min((p for p in (timeline.end, timeline.cancel) if p is not None), default=None)
+        if timeline.got_state and (ended is None or timeline.got_state[0] < ended):
+            violations.append(
+                f"call {i}: a waiter received its State {state!r} before the call had ended"
+                " or been cancelled"
+            )
+        if state.is_completed():
+            if spec.fails or state.result() != i:
+                violations.append(f"call {i} should have failed, but it is {state!r}")
+        elif state.is_failed():
+            exc = state.exception()
+            if not spec.fails or not isinstance(exc, CallError) or exc.args != (i,):
+                violations.append(f"call {i} did not fail, but it is {state!r}")
+        elif state.is_cancelled():
+            if timelines[i].cancel is None:
+                violations.append(
+                    f"call {i} ended Cancelled although nothing cancelled it (a timeout,"
+                    " a sibling or the runner disturbed it)"
+                )
+        else:
+            violations.append(f"call {i} ended {state!r}: nothing should crash")
+    return violations
+
+
+def check_exactly_once(report: Report) -> list[str]:
+    """Each call runs at most once, and exactly once unless cancelled before it started."""
+    violations = check_states(report) + _lifecycle(report, _trace.check_exactly_once)
+    timelines = _timelines(report)
+    for i in _submitted(report):
+        runs = len(timelines[i].starts)
+        state = report.final[i]
+        if runs > 1:
+            violations.append(f"call {i} ran {runs} times")
+        if state is None:
+            continue
+        if not state.is_cancelled() and runs != 1:
+            violations.append(f"call {i} ended {state!r} but ran {runs} times")
+        if timelines[i].ghost() and timelines[i].api_cancel is not None and report.exact:
+            violations.append(f"call {i} started after cancel() / cancel_all() cancelled it")
+    return violations
+
+
+def check_sequential(report: Report) -> list[str]:
+    """Calls start in submission order, each ends before the next starts, at most one runs."""
+    violations = _own(report, "sequential:") + _lifecycle(report, _trace.check_sequential)
+    timelines = _timelines(report)
+    started = sorted((t.starts[0], i) for i, t in enumerate(timelines) if t.started())
+    order = [i for _, i in started]
+    if order != sorted(order):
+        violations.append(f"calls started in the order {order}, not in submission order")
+    for (_, a), (b_start, b) in itertools.pairwise(started):
+        if timelines[a].stop() > b_start:
+            violations.append(f"call {b} started before call {a} had ended")
+    return violations
+
+
+def _max_running(report: Report) -> tuple[int, int]:
+    """The largest number of calls running at once, and the position where it happened."""
+    timelines = _timelines(report)
+    changes: list[tuple[float, int]] = []
+    for t in timelines:
+        if t.started():
+            changes.append((float(t.starts[0]), 1))
+            changes.append((t.stop(), -1))
+    changes.sort(key=lambda c: (c[0], c[1]))  # at one position, ends before starts
+    running = peak = 0
+    where = -1
+    for position, delta in changes:
+        running += delta
+        if running > peak:
+            peak, where = running, int(position)
+    return peak, where
+
+
+def check_max_workers(report: Report, max_workers: int) -> list[str]:
+    """Never more than ``max_workers`` calls run at once."""
+    violations = _lifecycle(report, lambda events: _trace.check_max_workers(events, max_workers))
+    peak, where = _max_running(report)
+    if peak > max_workers:
+        violations.append(
+            f"{peak} calls ran at once (at trace event {where}), max_workers={max_workers}"
+        )
+    return violations
+
+
+def check_fifo(report: Report, max_workers: int) -> list[str]:
+    """Admission is FIFO: a call is never admitted before an earlier-submitted call that was
+    not cancelled by then. Judged on exact start times (MockClock, calls on the loop); with
+    real time only for one worker, where start order equals admission order."""
+    violations = _lifecycle(report, _trace.check_fifo_admission)
+    timelines = _timelines(report)
+    exact = report.exact
+    if not exact and max_workers != 1:
+        return violations
+    submitted = _submitted(report)
+    for j in submitted:
+        tj = timelines[j]
+        if not tj.started():
+            continue
+        begun = tj.start_times[0] if exact else tj.starts[0]
+        for i in submitted:
+            if i >= j:
+                break
+            ti = timelines[i]
+            if ti.started():
+                other = ti.start_times[0] if exact else ti.starts[0]
+                assert other is not None
+                assert begun is not None
+                if other > begun:
+                    violations.append(f"call {j} was admitted before call {i}, submitted earlier")
+            else:
+                action = ti.cancel_action
+                cancelled = None if action is None else (action.time if exact else ti.cancel)
+                assert begun is not None
+                if cancelled is None or cancelled > begun:
+                    violations.append(
+                        f"call {j} was admitted while call {i}, submitted earlier, was queued"
+                    )
+    return violations
+
+
+def check_wait(report: Report) -> list[str]:
+    """``wait(key, t)`` returns the State iff the call finished within ``t`` of the wait
+    starting (either answer at exactly the deadline), else None; a later wait still gets the
+    State; all waiters get the same State; the timeout does not change the outcome."""
+    violations = check_states(report)
+    if report.hung_waiters:
+        violations.append(f"{report.hung_waiters} waiters never returned")
+    if not report.exact:
+        return violations
+    for w in report.waits:
+        i = w.spec.call
+        if i not in report.observed:
+            continue  # hung: reported above
+        finished = report.observed[i][0]
+        deadline = math.inf if w.spec.timeout is None else w.started_at + w.spec.timeout
+        desc = f"wait(call {i}, timeout={w.spec.timeout}) started at {w.started_at}"
+        if finished < deadline:
+            expect_at = max(finished, w.started_at)
+            if w.result is None or w.returned_at != expect_at:
+                violations.append(
+                    f"{desc}: the call finished at {finished}, so it should return the State"
+                    f" at {expect_at}; it returned {w.result!r} at {w.returned_at}"
+                )
+        elif finished > deadline:
+            if w.result is not None or w.returned_at != deadline:
+                violations.append(
+                    f"{desc}: the call finished at {finished}, after the deadline, so it should"
+                    f" return None at {deadline}; it returned {w.result!r} at {w.returned_at}"
+                )
+        elif w.returned_at != deadline:
+            violations.append(f"{desc}: returned at {w.returned_at}, not at {deadline}")
+    return violations
+
+
+def check_cancellation(report: Report) -> list[str]:
+    """Every call ends in one terminal State; calls finished before a cancel keep their State;
+    cancellation propagates (the enclosing scope catches it, the block's exception leaves
+    ``start()``, nothing is delayed); no waiter hangs after the runner exits."""
+    violations = check_states(report) + _own(report, "cancellation:")
+    if report.hung_waiters:
+        violations.append(f"{report.hung_waiters} waiters hung after the runner exited")
+    for action in report.cancels:
+        for i, before in action.snapshot.items():
+            if before is not None and report.final[i] is not before:
+                violations.append(
+                    f"call {i} had finished ({before!r}) before {action.kind} at"
+                    f" {action.time}, but ended {report.final[i]!r}"
+                )
+    timelines = _timelines(report)
+    ending = [a for a in report.cancels if a.kind in ("scope", "raise") and a.before_exit]
+    if ending:
+        first = ending[0]
+        if first.kind == "raise" and not report.block_error_propagated:
+            violations.append("the exception raised in the start() block did not propagate")
+        if first.kind == "scope":
+            caused = [
+                i
+                for i in _submitted(report)
+                if timelines[i].cancel_action is first
+                and (state := report.final[i]) is not None
+                and state.is_cancelled()
+            ]
+            if caused and not report.cancelled_caught:
+                violations.append(
+                    f"the enclosing scope cancelled calls {caused} but does not report"
+                    " cancelled_caught: trio.Cancelled was swallowed"
+                )
+        if report.exact and report.exit_time != first.time:
+            violations.append(
+                f"the runner exited at {report.exit_time}, not at once when {first.kind}"
+                f" happened at {first.time}"
+            )
+    return violations
+
+
+def check_memory(report: Report) -> list[str]:
+    """With ``release``, retained States never exceed the States not yet consumed."""
+    return _own(report, "memory:") + check_states(report)
