@@ -52,7 +52,8 @@ docs: install-dev
 serve-docs: install-dev
 	$(BIN)/mkdocs serve
 
-test: lint typecheck pytest docs
+# pytest last, so its summary closes the output.
+test: lint typecheck docs pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/overhead.py
