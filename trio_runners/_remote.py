@@ -1,0 +1,157 @@
+"""What the out-of-process runners share: shipping a call with cloudpickle and running it there.
+
+The rule for what travels by value (documented in docs/runners/processes.md and dask.md): the
+module that defines the call (for a `functools.partial`, the wrapped function; for a bound method
+or a callable object, its class) is pickled **by value** when it is ``__main__`` or was not
+loaded from the Python installation (``sys.prefix``/``sys.base_prefix``: the standard library
+and site-packages). Scripts, test modules and modules run from a checkout therefore travel with
+the call and need not be importable on the workers. Everything else is pickled by reference and
+must be importable where the call runs (trio-runners itself included).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import pickle
+import sys
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from types import ModuleType
+from typing import Any, TypeVar, final
+
+import attrs
+import trio
+
+from ._base import is_async_callable
+from ._states import Crashed
+
+__all__ = ["PickledCall", "hold_open", "pickle_call", "run_pickled"]
+
+T = TypeVar("T")
+
+_INSTALLED = tuple(
+    os.path.join(os.path.realpath(prefix), "")
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+)
+
+
+@final
+@attrs.frozen
+class PickledCall:
+    """A call pickled with cloudpickle at submit time, ready to be shipped to a worker."""
+
+    payload: bytes
+    name: str
+
+    def __call__(self) -> Any:
+        """Run the call here (as a worker does): see `run_pickled`."""
+        return run_pickled(self.payload)
+
+
+def _defining_module(call: object) -> ModuleType | None:
+    while isinstance(call, functools.partial):
+        call = call.func
+    if inspect.ismethod(call):
+        call = call.__func__
+    name = getattr(call, "__module__", None)
+    if not isinstance(name, str):
+        name = type(call).__module__
+    return sys.modules.get(name)
+
+
+def _travels_by_value(module: ModuleType | None) -> bool:
+    if module is None or module.__name__ == "__main__":
+        return False  # cloudpickle already pickles __main__ by value
+    if module.__name__.split(".")[0] in ("trio_runners", "builtins"):
+        return False
+    path = getattr(module, "__file__", None)
+    if not path:
+        return False  # built-in or namespace module: importable by name
+    return not os.path.realpath(path).startswith(_INSTALLED)
+
+
+def pickle_call(call: Callable[[], Any]) -> PickledCall:
+    """Pickle ``call`` with cloudpickle, its defining module by value when that is the rule.
+
+    Raises:
+      TypeError: ``call`` cannot be pickled (the message names the call and the reason).
+    """
+    try:
+        import cloudpickle
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError(
+            "sending calls to workers needs cloudpickle: pip install 'trio-runners[processes]'"
+        ) from exc
+
+    module = _defining_module(call)
+    by_value = (
+        _travels_by_value(module)
+        and module is not None
+        and module.__name__ not in cloudpickle.list_registry_pickle_by_value()
+    )
+    if by_value:
+        assert module is not None
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        payload = cloudpickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise TypeError(
+            f"call {call!r} cannot be pickled, so it cannot be sent to a worker: {exc}"
+        ) from exc
+    finally:
+        if by_value:
+            assert module is not None
+            cloudpickle.unregister_pickle_by_value(module)
+    return PickledCall(payload, getattr(call, "__qualname__", repr(call)))
+
+
+def run_pickled(payload: bytes) -> Any:
+    """Unpickle a call and run it in this process (the worker side).
+
+    An async callable (or the awaitable a sync call returns) runs under its own ``trio.run``.
+    A `BaseException` that is not an `Exception` (``SystemExit``, ``KeyboardInterrupt``) is
+    returned as a Crashed State: it ended the call, not the process that waits for it.
+    """
+    try:
+        call = pickle.loads(payload)
+        if is_async_callable(call):
+            return trio.run(call)
+        result = call()
+        if inspect.isawaitable(result):
+            awaitable = result
+
+            async def await_it() -> Any:
+                return await awaitable
+
+            return trio.run(await_it)
+        return result
+    except Exception:
+        raise
+    except BaseException as exc:
+        return Crashed(exc, message=f"the call raised {type(exc).__name__} in its worker")
+
+
+async def _hold(
+    cm: AbstractAsyncContextManager[T],
+    done: trio.Event,
+    *,
+    task_status: trio.TaskStatus[T] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    async with cm as value:
+        task_status.started(value)
+        await done.wait()
+
+
+async def hold_open(
+    nursery: trio.Nursery, cm: AbstractAsyncContextManager[T]
+) -> tuple[T, Callable[[], None]]:
+    """Enter ``cm`` in a new task of ``nursery``; return its value and a function that leaves it.
+
+    The context is left when the function is called, or when the nursery is cancelled; the
+    nursery waits for its exit either way.
+    """
+    done = trio.Event()
+    value: T = await nursery.start(_hold, cm, done)
+    return value, done.set
