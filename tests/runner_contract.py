@@ -50,21 +50,21 @@ async def async_add(a: int, b: int) -> int:
     return a + b
 
 
-class Boom(Exception):
+class BoomError(Exception):
     pass
 
 
 def fail(message: str) -> None:
-    raise Boom(message)
+    raise BoomError(message)
 
 
 async def async_fail(message: str) -> None:
     await trio.lowlevel.checkpoint()
-    raise Boom(message)
+    raise BoomError(message)
 
 
 def return_state(message: str) -> State[Any]:
-    return Failed(Boom(message), message=message)
+    return Failed(BoomError(message), message=message)
 
 
 def gated(port: int, value: Any) -> Any:
@@ -185,7 +185,7 @@ class RunnerContract:
             await runner.submit("k", call)
             state = await wait_state(runner, "k")
         assert state.is_failed()
-        with pytest.raises(Boom, match="no"):
+        with pytest.raises(BoomError, match="no"):
             state.result()
 
     async def test_call_returning_a_state_keeps_it(self, runner: BaseTaskRunner) -> None:
@@ -194,7 +194,7 @@ class RunnerContract:
             state = await wait_state(runner, "k")
         assert state.is_failed()
         assert state.message == "kept"
-        assert isinstance(state.exception(), Boom)
+        assert isinstance(state.exception(), BoomError)
 
     async def test_wait_timeout_returns_none_and_does_not_disturb_the_call(
         self, runner: BaseTaskRunner
@@ -281,11 +281,11 @@ class RunnerContract:
         self, runner: BaseTaskRunner
     ) -> None:
         async with open_gate() as gate:
-            with pytest.RaisesGroup(Boom):
+            with pytest.RaisesGroup(BoomError):
                 async with runner.start():
                     await runner.submit("k", gate.call("v"))
                     arrival = await gate.arrival()
-                    raise Boom("in the block")
+                    raise BoomError("in the block")
             state = runner.state("k")
             assert state is not None
             assert state.is_cancelled()
@@ -455,7 +455,7 @@ async def _append(states: list[State[Any] | None], awaitable: Any) -> None:
 
 __all__ = [
     "Arrival",
-    "Boom",
+    "BoomError",
     "Completed",
     "Gate",
     "RunnerContract",

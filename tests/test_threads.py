@@ -12,8 +12,7 @@ import trio
 import trio.testing
 from runner_contract import RunnerContract, add, open_gate, wait_state
 
-from trio_runners import TaskConcurrencyType, ThreadPoolTaskRunner
-from trio_runners import task_runners
+from trio_runners import TaskConcurrencyType, ThreadPoolTaskRunner, task_runners
 
 
 class TestThreadPoolContract(RunnerContract):
