@@ -54,41 +54,39 @@ def _free_port() -> int:
         return port
 
 
+def _spawn(*args: str) -> subprocess.Popen[bytes]:
+    """Start ``python -m dask ARGS`` as the leader of a new process group, output discarded."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dask", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def scheduler_address() -> Iterator[str]:
     """A real `dask scheduler` and two `dask worker` subprocesses (each with a nanny)."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    dask_cli = [sys.executable, "-m", "dask"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    processes = [
-        subprocess.Popen(
-            [*dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port)]
-            + ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"],
-            **quiet,  # type: ignore[call-overload]
-        )
-    ]
+    no_dashboard = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
+    processes = [_spawn("scheduler", "--host", "127.0.0.1", "--port", str(port), *no_dashboard)]
     try:
         for _ in range(2):
             processes.append(
-                subprocess.Popen(
-                    [*dask_cli, "worker", address, "--host", "127.0.0.1", "--nthreads", "2"]
-                    + ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"],
-                    **quiet,  # type: ignore[call-overload]
-                )
+                _spawn("worker", address, "--host", "127.0.0.1", "--nthreads", "2", *no_dashboard)
             )
         with distributed.Client(address, timeout=STARTUP, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=STARTUP)
         yield address
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in reversed(processes):
-            try:
-                process.wait(timeout=STARTUP)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                process.kill()
-                process.wait()
+        # Each process leads its own process group (nanny and worker together): kill the
+        # groups outright, as a graceful nanny shutdown can wait on a restarting worker.
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        for process in processes:
+            process.wait()
 
 
 class TestDaskContract(RunnerContract):
@@ -263,27 +261,24 @@ async def test_finished_and_cancelled_futures_are_released(local_cluster: Any) -
             await arrival.release()
 
 
-async def test_cancel_of_a_call_not_yet_running_means_it_never_runs(
-    local_cluster: Any, tmp_path: Any
-) -> None:
-    marker = tmp_path / "ran"
-    async with open_gate() as gate:
-        async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:
-            # Fill all four worker threads, then queue one more call and cancel it.
-            for key in range(4):
-                await runner.submit(key, gate.call(key))
-            arrivals = [await gate.arrival() for _ in range(4)]
-            await runner.submit("queued", functools.partial(marker.write_text, "ran"))
-            runner.cancel("queued")
-            await _settle(runner)
-            for arrival in arrivals:
-                await arrival.release()
-            for key in range(4):
-                await wait_state(runner, key)
-    assert not marker.exists()
-    state = runner.state("queued")
-    assert state is not None
-    assert state.is_cancelled()
+async def test_cancel_cancels_the_dask_future(scheduler_address: str) -> None:
+    async with open_gate() as gate, DaskTaskRunner(address=scheduler_address).start() as runner:
+        await runner.submit("k", gate.call("v"))
+        arrival = await gate.arrival()
+        runner.cancel("k")
+        # The cancel goes to the scheduler through the client's loop; twice settling puts
+        # it on the client's batched stream before the next call's graph, and the
+        # scheduler handles that stream in order.
+        await _settle(runner)
+        await _settle(runner)
+        await runner.submit("after", functools.partial(add, 1, 1))
+        assert (await wait_state(runner, "after")).result() == 2
+        # The scheduler logs each cancel request it handles under the client's id.
+        client = runner.client
+        events = await trio.to_thread.run_sync(client.get_events, client.id)
+        cancels = [event for _, event in events if event.get("action") == "cancel"]
+        assert cancels == [{"action": "cancel", "count": 1, "force": False}]
+        await arrival.release()  # the worker's thread was running it: let it finish
 
 
 async def test_worker_killed_mid_call_is_rerun_elsewhere_and_completes(

@@ -104,7 +104,15 @@ def pickle_call(call: Callable[[], Any]) -> PickledCall:
         if by_value:
             assert module is not None
             cloudpickle.unregister_pickle_by_value(module)
-    return PickledCall(payload, getattr(call, "__qualname__", repr(call)))
+    return PickledCall(payload, _call_name(call))
+
+
+def _call_name(call: object) -> str:
+    """A short name for a call: the function's qualified name, or its type's."""
+    while isinstance(call, functools.partial):
+        call = call.func
+    name = getattr(call, "__qualname__", None)
+    return name if isinstance(name, str) else type(call).__qualname__
 
 
 def run_pickled(payload: bytes) -> Any:
