@@ -246,19 +246,19 @@ async def _settle(runner: DaskTaskRunner) -> None:
 
 
 async def test_finished_and_cancelled_futures_are_released(local_cluster: Any) -> None:
-    async with open_gate() as gate:
-        async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:
-            for key in range(20):
-                await runner.submit(key, functools.partial(add, key, 1))
-            await runner.submit("stuck", gate.call("stuck"))
-            arrival = await gate.arrival()
-            async for _ in runner.as_completed(range(20)):
-                pass
-            runner.cancel("stuck")
-            await _settle(runner)
-            # The runner's client holds no future: results do not pile up on the cluster.
-            assert runner.client.futures == {}
-            await arrival.release()
+    runner = DaskTaskRunner(address=local_cluster.scheduler_address)
+    async with open_gate() as gate, runner.start():
+        for key in range(20):
+            await runner.submit(key, functools.partial(add, key, 1))
+        await runner.submit("stuck", gate.call("stuck"))
+        arrival = await gate.arrival()
+        async for _ in runner.as_completed(range(20)):
+            pass
+        runner.cancel("stuck")
+        await _settle(runner)
+        # The runner's client holds no future: results do not pile up on the cluster.
+        assert runner.client.futures == {}
+        await arrival.release()
 
 
 async def test_cancel_cancels_the_dask_future(scheduler_address: str) -> None:
@@ -299,14 +299,14 @@ async def test_worker_killed_mid_call_is_rerun_elsewhere_and_completes(
 
 async def test_worker_killed_mid_call_without_retries_is_crashed(local_cluster: Any) -> None:
     # The module's LocalCluster allows no failure: the scheduler gives up (KilledWorker).
-    async with open_gate() as gate:
-        async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:
-            await runner.submit("k", gate.call("never"))
-            arrival = await gate.arrival()
-            os.kill(arrival.pid, signal.SIGKILL)
-            state = await wait_state(runner, "k")
-            assert state.is_crashed()
-            assert isinstance(state.exception(), distributed.scheduler.KilledWorker)
-            # The runner keeps serving (the nanny restarts the worker).
-            await runner.submit("after", functools.partial(add, 1, 1))
-            assert (await wait_state(runner, "after")).result() == 2
+    runner = DaskTaskRunner(address=local_cluster.scheduler_address)
+    async with open_gate() as gate, runner.start():
+        await runner.submit("k", gate.call("never"))
+        arrival = await gate.arrival()
+        os.kill(arrival.pid, signal.SIGKILL)
+        state = await wait_state(runner, "k")
+        assert state.is_crashed()
+        assert isinstance(state.exception(), distributed.scheduler.KilledWorker)
+        # The runner keeps serving (the nanny restarts the worker).
+        await runner.submit("after", functools.partial(add, 1, 1))
+        assert (await wait_state(runner, "after")).result() == 2
