@@ -75,7 +75,7 @@ async def test_never_more_than_max_workers_sync_calls_run() -> None:
         runner.cancel_all()
 
 
-async def test_async_and_sync_calls_share_the_limit(autojump_clock: trio.abc.Clock) -> None:
+async def test_async_calls_share_the_limit(autojump_clock: trio.abc.Clock) -> None:
     running = 0
     peak = 0
 
@@ -160,7 +160,7 @@ async def test_sync_call_can_cooperate_with_check_cancelled() -> None:
     assert runner.statistics().running == 0
 
 
-async def test_nested_wait_lends_the_slot(autojump_clock: trio.abc.Clock) -> None:
+async def test_nested_wait_lends_the_slot() -> None:
     async def outer() -> Any:
         runner = current
         await runner.submit("inner", functools.partial(add, 20, 22))
