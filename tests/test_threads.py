@@ -55,12 +55,12 @@ async def test_sync_calls_run_in_worker_threads() -> None:
     assert state.result() != main
 
 
-async def test_never_more_than_max_workers_sync_calls_run() -> None:
-    # Three gated sync calls with max_workers=2: two arrive, the third is queued until a slot
-    # frees. It arrives only after one of the first two is released.
+async def test_never_more_than_max_workers_calls_run_sync_and_async_together() -> None:
+    # Three gated calls (sync, async, sync) with max_workers=2: two arrive, the third is
+    # queued until a slot frees. It arrives only after one of the first two is released.
     async with open_gate() as gate, ThreadPoolTaskRunner(max_workers=2).start() as runner:
         for key in range(3):
-            await runner.submit(key, gate.call(key))
+            await runner.submit(key, gate.call(key, is_async=key == 1))
         first = await gate.arrival()
         await gate.arrival()
         await trio.testing.wait_all_tasks_blocked()

@@ -10,6 +10,7 @@ import concurrent.futures
 import contextlib
 import functools
 import importlib
+import math
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
@@ -60,13 +61,43 @@ class _Crash:
 
 
 async def _gather(client: Any, future: Any) -> outcome.Outcome[Any] | _Crash:
-    """Runs on the client's event loop: the call's result, its exception, or a crash."""
+    """Runs on the client's event loop: the call's result, its exception, or a crash. The
+    future is released afterwards."""
     try:
         return outcome.Value(await client.gather(future, asynchronous=True))
     except (FutureCancelledError, KilledWorker) as exc:
         return _Crash(exc)
     except Exception as exc:
         return outcome.Error(exc)
+    finally:
+        future.release()
+
+
+async def _gather_many(client: Any, futures: list[Any]) -> list[outcome.Outcome[Any] | _Crash]:
+    """Runs on the client's event loop: fetch the results of finished futures in one batch.
+
+    If the batch fails (a worker holding a result died, say), each future is fetched alone so
+    that every call gets its own answer.
+    """
+    try:
+        values = await client.gather(futures, asynchronous=True)
+    except Exception:
+        return [await _gather(client, future) for future in futures]
+    for future in futures:
+        future.release()
+    return [outcome.Value(value) for value in values]
+
+
+@final
+class _Fetch:
+    """One finished future waiting for its result to be fetched by the batch fetcher."""
+
+    __slots__ = ("done", "future", "result")
+
+    def __init__(self, future: Any) -> None:
+        self.future = future
+        self.done = trio.Event()
+        self.result: outcome.Outcome[Any] | _Crash | None = None
 
 
 @final
@@ -137,6 +168,9 @@ class DaskTaskRunner(PoolTaskRunner):
         self._cluster: Any = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._disconnect: Callable[[], None] | None = None
+        self._fetches: trio.MemorySendChannel[_Fetch] | None = None
+        self._run_id = ""
+        self._submitted = 0
 
     # ------------------------------------------------------------------ configuration
 
@@ -187,12 +221,39 @@ class DaskTaskRunner(PoolTaskRunner):
 
     async def _open(self, nursery: trio.Nursery) -> None:
         self._token = trio.lowlevel.current_trio_token()
+        self._run_id = uuid.uuid4().hex[:12]
+        self._submitted = 0
         self._client, self._disconnect = await hold_open(nursery, self._connect())
+        send, receive = trio.open_memory_channel[_Fetch](math.inf)
+        self._fetches = send
+        nursery.start_soon(self._fetch_results, receive)
 
     def _close(self) -> None:
+        if self._fetches is not None:
+            self._fetches.close()
+            self._fetches = None
         if self._disconnect is not None:
             self._disconnect()
             self._disconnect = None
+
+    async def _fetch_results(self, receive: trio.MemoryReceiveChannel[_Fetch]) -> None:
+        """Fetch the results of finished calls in batches, one batch at a time: every call
+        that finished while the previous batch travelled shares the next ``gather`` (as a raw
+        ``client.gather`` of many futures does). One batch at a time costs the least CPU."""
+        async with receive:
+            async for first in receive:
+                batch = [first]
+                while True:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                results = await self._on_client_loop(
+                    _gather_many(self._client, [fetch.future for fetch in batch])
+                )
+                for fetch, result in zip(batch, results, strict=True):
+                    fetch.result = result
+                    fetch.done.set()
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[Any]:
@@ -232,23 +293,62 @@ class DaskTaskRunner(PoolTaskRunner):
     async def _invoke(self, call: Callable[[], Any]) -> Any:
         assert isinstance(call, PickledCall)
         client = self._client
+        token = self._token
         assert client is not None
+        assert token is not None
+        self._submitted += 1
         name = _UNSAFE_KEY_CHARACTERS.sub("_", call.name)[:64] or "call"
-        future = client.submit(
-            run_pickled, call.payload, pure=False, key=f"{name}-{uuid.uuid4().hex}"
-        )
+        key = f"{name}-{self._run_id}-{self._submitted}"
+        done = trio.Event()
+        handle: dict[str, Any] = {}
+
+        def wake(_: Any = None) -> None:
+            # Runs in Dask's callback thread (or the client's loop thread). If the Trio run is
+            # over, nobody is waiting any more.
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(done.set)
+
+        def submit() -> None:
+            # Runs on the client's loop thread: submitting there, and registering the
+            # done-callback there, costs no cross-thread wake-up.
+            try:
+                future = handle["future"] = client.submit(
+                    run_pickled, call.payload, pure=False, key=key
+                )
+                future.add_done_callback(wake)
+            except Exception as exc:
+                handle["error"] = exc
+                wake()
+
+        async def cancel() -> None:
+            # Runs on the client's loop thread, after submit() (callbacks run in order).
+            future = handle.get("future")
+            if future is not None:
+                await client.cancel([future], asynchronous=True)
+                future.release()
+
         finished = False
         try:
-            result = await self._on_client_loop(_gather(client, future))
+            client.loop.add_callback(submit)
+            await done.wait()
+            if "error" in handle:
+                return Crashed(handle["error"], message=f"Dask refused {call.name}")
+            future = handle["future"]
+            if future.status == "finished":
+                fetch = _Fetch(future)
+                assert self._fetches is not None
+                self._fetches.send_nowait(fetch)
+                await fetch.done.wait()
+                result = fetch.result
+            else:  # error, cancelled, lost: the client already holds the reason
+                result = await self._on_client_loop(_gather(client, future))
             finished = True
         finally:
             if not finished:  # cancelled (or the runner failed): the call is no longer wanted
-                client.loop.add_callback(
-                    functools.partial(client.cancel, [future], asynchronous=True)
-                )
-            future.release()
+                client.loop.add_callback(cancel)
         if isinstance(result, _Crash):
             return Crashed(result.exc, message=f"Dask could not run {call.name}: {result.exc!r}")
+        assert result is not None
         return result.unwrap()
 
     async def _on_client_loop(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
