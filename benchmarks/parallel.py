@@ -78,7 +78,7 @@ def bench_threads(repeat: int) -> None:
 # ---------------------------------------------------------------------- (b) processes
 
 CPU_CALLS = 8
-CPU_WORK = 3_000_000
+CPU_WORK = 8_000_000
 
 
 def cpu_bound(n: int) -> int:
