@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, final
 
 import trio
 
 from ._base import TaskConcurrencyType
-from ._pool import PoolTaskRunner, check_limit
-from ._remote import PickledCall, hold_open, pickle_call, run_pickled
+from ._pool import check_limit
+from ._remote import PickledCall, RemoteTaskRunner, hold_open, run_pickled
 from ._states import Crashed
 
 __all__ = ["ProcessPoolTaskRunner"]
@@ -30,7 +30,7 @@ def _trio_parallel() -> ModuleType:
 
 
 @final
-class ProcessPoolTaskRunner(PoolTaskRunner):
+class ProcessPoolTaskRunner(RemoteTaskRunner):
     """Runs every call in a worker process, at most ``max_workers`` at once (trio-parallel).
 
     Args:
@@ -77,20 +77,6 @@ class ProcessPoolTaskRunner(PoolTaskRunner):
 
     def _worker_limit(self) -> int:
         return self.workers
-
-    async def submit(self, key: Hashable, call: Callable[[], Any]) -> None:
-        """Pickle ``call`` and submit it under ``key``; see `BaseTaskRunner.submit`.
-
-        Always a checkpoint; returns once the call is accepted (it is admitted FIFO later).
-
-        Raises:
-          RuntimeError: the runner is not started (or has exited).
-          TypeError: ``call`` is not callable or cannot be pickled, or ``key`` is not hashable.
-          ValueError: ``key`` was already submitted in this run.
-        """
-        if self._accepting and callable(call) and not isinstance(call, PickledCall):
-            call = pickle_call(call)
-        await super().submit(key, call)
 
     async def _open(self, nursery: trio.Nursery) -> None:
         await super()._open(nursery)

@@ -16,7 +16,7 @@ import inspect
 import os
 import pickle
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from types import ModuleType
 from typing import Any, TypeVar, final
@@ -25,9 +25,10 @@ import attrs
 import trio
 
 from ._base import is_async_callable
+from ._pool import PoolTaskRunner
 from ._states import Crashed
 
-__all__ = ["PickledCall", "hold_open", "pickle_call", "run_pickled"]
+__all__ = ["PickledCall", "RemoteTaskRunner", "hold_open", "pickle_call", "run_pickled"]
 
 T = TypeVar("T")
 
@@ -163,3 +164,22 @@ async def hold_open(
     done = trio.Event()
     value: T = await nursery.start(_hold, cm, done)
     return value, done.set
+
+
+class RemoteTaskRunner(PoolTaskRunner):
+    """A runner whose calls run in another process: each call is pickled when submitted, so a
+    call that cannot travel is refused at once instead of failing later."""
+
+    async def submit(self, key: Hashable, call: Callable[[], Any]) -> None:
+        """Pickle ``call`` and submit it under ``key``; see `BaseTaskRunner.submit`.
+
+        Always a checkpoint; returns once the call is accepted (it never waits for the call).
+
+        Raises:
+          RuntimeError: the runner is not started (or has exited).
+          TypeError: ``call`` is not callable or cannot be pickled, or ``key`` is not hashable.
+          ValueError: ``key`` was already submitted in this run.
+        """
+        if self._accepting and callable(call) and not isinstance(call, PickledCall):
+            call = pickle_call(call)
+        await super().submit(key, call)

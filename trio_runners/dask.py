@@ -13,7 +13,7 @@ import importlib
 import math
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, final
 
@@ -21,8 +21,7 @@ import outcome
 import trio
 
 from ._base import TaskConcurrencyType
-from ._pool import PoolTaskRunner
-from ._remote import PickledCall, hold_open, pickle_call, run_pickled
+from ._remote import PickledCall, RemoteTaskRunner, hold_open, run_pickled
 from ._states import Crashed
 
 try:
@@ -101,7 +100,7 @@ class _Fetch:
 
 
 @final
-class DaskTaskRunner(PoolTaskRunner):
+class DaskTaskRunner(RemoteTaskRunner):
     """Runs calls on a Dask cluster through a `distributed.Client`.
 
     Args:
@@ -204,20 +203,6 @@ class DaskTaskRunner(PoolTaskRunner):
         return self._cluster
 
     # ------------------------------------------------------------------ lifecycle
-
-    async def submit(self, key: Hashable, call: Callable[[], Any]) -> None:
-        """Pickle ``call`` and hand it to Dask under ``key``; see `BaseTaskRunner.submit`.
-
-        Always a checkpoint; returns once the call is handed to the cluster (never waits for it).
-
-        Raises:
-          RuntimeError: the runner is not started (or has exited).
-          TypeError: ``call`` is not callable or cannot be pickled, or ``key`` is not hashable.
-          ValueError: ``key`` was already submitted in this run.
-        """
-        if self._accepting and callable(call) and not isinstance(call, PickledCall):
-            call = pickle_call(call)
-        await super().submit(key, call)
 
     async def _open(self, nursery: trio.Nursery) -> None:
         self._token = trio.lowlevel.current_trio_token()
@@ -334,9 +319,9 @@ class DaskTaskRunner(PoolTaskRunner):
             if "error" in handle:
                 return Crashed(handle["error"], message=f"Dask refused {call.name}")
             future = handle["future"]
-            if future.status == "finished":
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if future.status == "finished" and self._fetches is not None:
                 fetch = _Fetch(future)
-                assert self._fetches is not None
                 self._fetches.send_nowait(fetch)
                 await fetch.done.wait()
                 result = fetch.result
