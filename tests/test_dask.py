@@ -310,3 +310,12 @@ async def test_worker_killed_mid_call_without_retries_is_crashed(local_cluster: 
         # The runner keeps serving (the nanny restarts the worker).
         await runner.submit("after", functools.partial(add, 1, 1))
         assert (await wait_state(runner, "after")).result() == 2
+
+
+async def test_unreachable_address_fails_start_and_leaves_runner_unstarted() -> None:
+    runner = DaskTaskRunner(address=f"tcp://127.0.0.1:{_free_port()}", client_kwargs={"timeout": 1})
+    with pytest.RaisesGroup(OSError, flatten_subgroups=True):
+        async with runner.start():
+            pass  # pragma: no cover
+    assert not runner.started
+    assert runner.client is None

@@ -160,3 +160,38 @@ async def test_never_more_than_max_workers_run() -> None:
             third = await gate.arrival()
         await third.release()
         runner.cancel_all()
+
+
+async def test_enclosing_cancel_kills_the_busy_worker_process() -> None:
+    async with open_gate() as gate:
+        with trio.CancelScope() as scope:
+            async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+                await runner.submit("k", gate.call("v"))
+                arrival = await gate.arrival()
+                scope.cancel()
+        assert scope.cancelled_caught
+        assert _pid_is_gone(arrival.pid)
+        state = runner.state("k")
+        assert state is not None
+        assert state.is_cancelled()
+
+
+class Doubler:
+    """A callable object: it travels with its class."""
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __call__(self) -> int:
+        return self.x * 2
+
+    def method(self) -> int:
+        return self.x + 1
+
+
+async def test_callable_objects_and_bound_methods_run_in_workers() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("object", Doubler(21))
+        await runner.submit("method", Doubler(41).method)
+        assert (await wait_state(runner, "object")).result() == 42
+        assert (await wait_state(runner, "method")).result() == 42

@@ -1,8 +1,9 @@
 """What the out-of-process runners share: shipping a call with cloudpickle and running it there.
 
 The rule for what travels by value (documented in docs/runners/processes.md and dask.md): the
-module that defines the call (for a `functools.partial`, the wrapped function; for a bound method
-or a callable object, its class) is pickled **by value** when it is ``__main__`` or was not
+modules that define the call (its own; for a `functools.partial`, the wrapped function's; for a
+bound method, its function's; for a decorated function, that of its ``__wrapped__``; for a
+callable object, its class's) are pickled **by value** when they are ``__main__`` or were not
 loaded from the Python installation (``sys.prefix``/``sys.base_prefix``: the standard library
 and site-packages). Scripts, test modules and modules run from a checkout therefore travel with
 the call and need not be importable on the workers. Everything else is pickled by reference and
@@ -51,19 +52,32 @@ class PickledCall:
         return run_pickled(self.payload)
 
 
-def _defining_module(call: object) -> ModuleType | None:
-    while isinstance(call, functools.partial):
-        call = call.func
-    if inspect.ismethod(call):
-        call = call.__func__
-    name = getattr(call, "__module__", None)
-    if not isinstance(name, str):
-        name = type(call).__module__
-    return sys.modules.get(name)
+def _defining_modules(call: object) -> list[ModuleType]:
+    """The modules that define ``call``: its own, and those of what it wraps (the function of a
+    `functools.partial`, a bound method's function, a decorator's ``__wrapped__``)."""
+    modules: dict[str, ModuleType] = {}
+    seen: set[int] = set()
+    while id(call) not in seen:
+        seen.add(id(call))
+        name = getattr(call, "__module__", None)
+        if not isinstance(name, str):
+            name = type(call).__module__
+        module = sys.modules.get(name)
+        if module is not None:
+            modules.setdefault(name, module)
+        if isinstance(call, functools.partial):
+            call = call.func
+        elif inspect.ismethod(call):
+            call = call.__func__
+        elif hasattr(call, "__wrapped__"):
+            call = call.__wrapped__
+        elif not inspect.isroutine(call) and not isinstance(call, type):
+            call = type(call)  # a callable object: its class
+    return list(modules.values())
 
 
-def _travels_by_value(module: ModuleType | None) -> bool:
-    if module is None or module.__name__ == "__main__":
+def _travels_by_value(module: ModuleType) -> bool:
+    if module.__name__ == "__main__":
         return False  # cloudpickle already pickles __main__ by value
     if module.__name__.split(".")[0] in ("trio_runners", "builtins"):
         return False
@@ -86,14 +100,13 @@ def pickle_call(call: Callable[[], Any]) -> PickledCall:
             "sending calls to workers needs cloudpickle: pip install 'trio-runners[processes]'"
         ) from exc
 
-    module = _defining_module(call)
-    by_value = (
-        _travels_by_value(module)
-        and module is not None
-        and module.__name__ not in cloudpickle.list_registry_pickle_by_value()
-    )
-    if by_value:
-        assert module is not None
+    registered = cloudpickle.list_registry_pickle_by_value()
+    by_value = [
+        module
+        for module in _defining_modules(call)
+        if _travels_by_value(module) and module.__name__ not in registered
+    ]
+    for module in by_value:
         cloudpickle.register_pickle_by_value(module)
     try:
         payload = cloudpickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)
@@ -102,8 +115,7 @@ def pickle_call(call: Callable[[], Any]) -> PickledCall:
             f"call {call!r} cannot be pickled, so it cannot be sent to a worker: {exc}"
         ) from exc
     finally:
-        if by_value:
-            assert module is not None
+        for module in by_value:
             cloudpickle.unregister_pickle_by_value(module)
     return PickledCall(payload, _call_name(call))
 
