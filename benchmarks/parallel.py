@@ -186,7 +186,9 @@ def bench_dask(repeat: int) -> None:
             raw_time, _ = best_of(repeat, raw, runner_calls)
             runner_time = min(timings)
     print(f"(c) dask: {DASK_CALLS} trivial calls on a 2-process LocalCluster (target <= 1.2x)")
-    print(f"    raw submit + gather    {raw_time:.3f} s   {raw_time / DASK_CALLS * 1e3:.2f} ms/call")
+    print(
+        f"    raw submit + gather    {raw_time:.3f} s   {raw_time / DASK_CALLS * 1e3:.2f} ms/call"
+    )
     print(
         f"    DaskTaskRunner         {runner_time:.3f} s   "
         f"{runner_time / DASK_CALLS * 1e3:.2f} ms/call (client connect not counted)"
