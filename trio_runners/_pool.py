@@ -1,9 +1,10 @@
-"""FIFO admission into a fixed number of worker slots, shared by the bounded runners.
+"""FIFO admission into a fixed number of worker slots, shared by the pool runners.
 
-`ConcurrentTaskRunner`, `ThreadPoolTaskRunner` and `ProcessPoolTaskRunner` differ only in how an
-admitted call executes (on the loop, in a thread, in a process); this module owns how calls are
+`ThreadPoolTaskRunner`, `ProcessPoolTaskRunner` and `DaskTaskRunner` differ only in how an
+admitted call executes (in a thread, in a process, on a cluster); this module owns how calls are
 admitted: a single dispatcher drains a FIFO memory channel and takes a slot (a `trio.Semaphore`)
-for each call before starting it, so admission follows submission order.
+for each call before starting it, so admission follows submission order. It is the same
+machinery as `ConcurrentTaskRunner`'s, which can become a subclass of `PoolTaskRunner`.
 """
 
 from __future__ import annotations
@@ -110,16 +111,26 @@ class PoolTaskRunner(BaseTaskRunner):
         finally:
             slots.release()
 
+    # Slot lending. The core calls `_lend_slot`/`_reclaim_slot` around a wait made from inside
+    # one of this runner's calls; `_wait_lending_slot` is the older form of the same hook.
+
+    def _lend_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    async def _reclaim_slot(self) -> None:
+        if self._slots is not None:
+            await self._slots.acquire()
+
     async def _wait_lending_slot(self, event: trio.Event, timeout: float | None) -> None:
-        slots = self._slots
-        if slots is None:
+        if self._slots is None:
             await super()._wait_lending_slot(event, timeout)
             return
-        slots.release()
+        self._lend_slot()
         try:
             await super()._wait_lending_slot(event, timeout)
         finally:
             # Take a slot back before the call resumes. Shielded so that the slot count stays
             # exact: the call's task releases exactly one slot when it ends.
             with trio.CancelScope(shield=True):
-                await slots.acquire()
+                await self._reclaim_slot()
