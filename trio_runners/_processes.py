@@ -36,6 +36,8 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
     Args:
       max_workers: how many calls (so worker processes) may run at once. ``None`` (default):
         ``os.cpu_count()``.
+      core_options: passed on to `BaseTaskRunner` (the options every runner has, such as
+        ``instruments`` where the core provides them).
 
     Each run opens its own `trio_parallel.open_worker_context`: the workers are this runner's
     own, are reused between calls of the run, and are shut down when `start()` exits. Calls are
@@ -56,9 +58,9 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
     free again once the process is reaped. A queued call never starts.
     """
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int | None = None, **core_options: Any) -> None:
         check_limit("max_workers", max_workers, 1)
-        super().__init__()
+        super().__init__(**core_options)
         self.max_workers = max_workers
         self._context: Any = None  # trio_parallel.WorkerContext during a run
         self._leave_context: Callable[[], None] | None = None

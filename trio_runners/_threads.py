@@ -25,6 +25,8 @@ class ThreadPoolTaskRunner(PoolTaskRunner):
       max_workers: how many calls may run at once (sync and async together); also the size of
         the run's own thread `trio.CapacityLimiter`. ``None`` (default):
         ``min(32, cpu_count + 4)``, as `concurrent.futures.ThreadPoolExecutor`.
+      core_options: passed on to `BaseTaskRunner` (the options every runner has, such as
+        ``instruments`` where the core provides them).
 
     Calls are admitted in submission order (FIFO) by a single dispatcher. A sync call runs in
     ``trio.to_thread.run_sync`` under the run's limiter; an async call (or the awaitable a sync
@@ -40,9 +42,9 @@ class ThreadPoolTaskRunner(PoolTaskRunner):
     once the call is cancelled. An async call is cancelled like any Trio code.
     """
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int | None = None, **core_options: Any) -> None:
         check_limit("max_workers", max_workers, 1)
-        super().__init__()
+        super().__init__(**core_options)
         self.max_workers = max_workers
 
     @property

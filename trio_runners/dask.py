@@ -113,6 +113,8 @@ class DaskTaskRunner(RemoteTaskRunner):
       adapt_kwargs: if given, ``cluster.adapt(**adapt_kwargs)`` is called on the new cluster.
       client_kwargs: keyword arguments for `distributed.Client` (``set_as_default`` is False
         unless given).
+      core_options: passed on to `BaseTaskRunner` (the options every runner has, such as
+        ``instruments`` where the core provides them).
 
     Dask's client has its own event loop in its own thread. The runner uses a synchronous
     client, created and closed in a worker thread, so the Trio loop never blocks on it. Each
@@ -145,6 +147,7 @@ class DaskTaskRunner(RemoteTaskRunner):
         cluster_kwargs: dict[str, Any] | None = None,
         adapt_kwargs: dict[str, Any] | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        **core_options: Any,
     ) -> None:
         if address is not None and not isinstance(address, str):
             raise TypeError(f"address must be a str or None, not {type(address).__name__}")
@@ -157,7 +160,7 @@ class DaskTaskRunner(RemoteTaskRunner):
                 "address connects to an existing cluster: cluster_class, cluster_kwargs and "
                 "adapt_kwargs are only for a cluster the runner creates"
             )
-        super().__init__()
+        super().__init__(**core_options)
         self.address = address
         self.cluster_class = cluster_class
         self.cluster_kwargs = dict(cluster_kwargs) if cluster_kwargs is not None else None
