@@ -10,6 +10,7 @@ machinery as `ConcurrentTaskRunner`'s, which can become a subclass of `PoolTaskR
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import trio
 
@@ -41,8 +42,8 @@ class PoolTaskRunner(BaseTaskRunner):
     unbounded). A call that waits on its own runner from inside a call lends its slot back.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **core_options: Any) -> None:
+        super().__init__(**core_options)
         self._slots: trio.Semaphore | None = None
         self._send: trio.MemorySendChannel[_CallRecord] | None = None
 
