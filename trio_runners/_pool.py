@@ -113,7 +113,8 @@ class PoolTaskRunner(BaseTaskRunner):
             slots.release()
 
     # Slot lending. The core calls `_lend_slot`/`_reclaim_slot` around a wait made from inside
-    # one of this runner's calls; `_wait_lending_slot` is the older form of the same hook.
+    # one of this runner's calls; `_wait_lending_slot` is the older form of the same hook (a
+    # core without it simply never calls it).
 
     def _lend_slot(self) -> None:
         if self._slots is not None:
@@ -124,12 +125,10 @@ class PoolTaskRunner(BaseTaskRunner):
             await self._slots.acquire()
 
     async def _wait_lending_slot(self, event: trio.Event, timeout: float | None) -> None:
-        if self._slots is None:
-            await super()._wait_lending_slot(event, timeout)
-            return
         self._lend_slot()
         try:
-            await super()._wait_lending_slot(event, timeout)
+            with trio.move_on_after(math.inf if timeout is None else timeout):
+                await event.wait()
         finally:
             # Take a slot back before the call resumes. Shielded so that the slot count stays
             # exact: the call's task releases exactly one slot when it ends.
