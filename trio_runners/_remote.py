@@ -81,10 +81,18 @@ def _travels_by_value(module: ModuleType) -> bool:
         return False  # cloudpickle already pickles __main__ by value
     if module.__name__.split(".")[0] in ("trio_runners", "builtins"):
         return False
+    cached = _BY_VALUE.get(module.__name__)
+    if cached is not None and cached[0] is module:
+        return cached[1]
     path = getattr(module, "__file__", None)
-    if not path:
-        return False  # built-in or namespace module: importable by name
-    return not os.path.realpath(path).startswith(_INSTALLED)
+    # A built-in or namespace module (no file) is importable by name.
+    by_value = isinstance(path, str) and not os.path.realpath(path).startswith(_INSTALLED)
+    _BY_VALUE[module.__name__] = (module, by_value)
+    return by_value
+
+
+#: Module name -> (module, travels by value): resolving paths costs system calls.
+_BY_VALUE: dict[str, tuple[ModuleType, bool]] = {}
 
 
 def pickle_call(call: Callable[[], Any]) -> PickledCall:

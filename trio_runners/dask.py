@@ -12,6 +12,7 @@ import functools
 import importlib
 import math
 import re
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -173,6 +174,8 @@ class DaskTaskRunner(RemoteTaskRunner):
         self._fetches: trio.MemorySendChannel[_Fetch] | None = None
         self._run_id = ""
         self._submitted = 0
+        self._soon: list[Callable[[], None]] = []
+        self._soon_lock = threading.Lock()
 
     # ------------------------------------------------------------------ configuration
 
@@ -317,7 +320,7 @@ class DaskTaskRunner(RemoteTaskRunner):
 
         finished = False
         try:
-            client.loop.add_callback(submit)
+            self._on_loop_soon(client, submit)
             await done.wait()
             if "error" in handle:
                 return Crashed(handle["error"], message=f"Dask refused {call.name}")
@@ -338,6 +341,22 @@ class DaskTaskRunner(RemoteTaskRunner):
             return Crashed(result.exc, message=f"Dask could not run {call.name}: {result.exc!r}")
         assert result is not None
         return result.unwrap()
+
+    def _on_loop_soon(self, client: Any, function: Callable[[], None]) -> None:
+        """Run ``function`` on the client's loop thread soon, in order. Functions queued while
+        the loop has not yet run the previous ones share one wake-up of the loop (each wake-up
+        from another thread costs a system call and a GIL hand-off)."""
+        with self._soon_lock:
+            self._soon.append(function)
+            wake = len(self._soon) == 1
+        if wake:
+            client.loop.add_callback(self._run_soon)
+
+    def _run_soon(self) -> None:
+        with self._soon_lock:
+            functions, self._soon = self._soon, []
+        for function in functions:
+            function()
 
     async def _on_client_loop(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         """Run ``coroutine`` on the Dask client's event loop; wake this task when it is done."""
