@@ -7,6 +7,8 @@
     processes; "warm" reuses workers started by a first batch in the same run.
 (c) dask: per-call overhead of ``DaskTaskRunner`` against raw ``client.submit`` + ``gather``
     on the same ``LocalCluster`` (2 worker processes, 127.0.0.1, no dashboard); target <= 1.2x.
+    Also against raw ``distributed.as_completed(..., with_results=True)``, which, like the
+    runner, hands over each result as soon as it is ready (one ``gather`` at the end cannot).
 
 Times are wall-clock (these workloads wait on threads, processes and sockets); each number is the
 best of ``--repeat`` runs, and the two sides of a ratio alternate so that load from other
@@ -161,6 +163,12 @@ def bench_dask(repeat: int) -> None:
                 futures = [client.submit(inc, i, pure=False) for i in range(DASK_CALLS)]
                 assert client.gather(futures) == list(range(1, DASK_CALLS + 1))
 
+            def raw_streaming() -> None:
+                # Each result as soon as it is ready, as the runner delivers each State.
+                futures = [client.submit(inc, i, pure=False) for i in range(DASK_CALLS)]
+                completed = distributed.as_completed(futures, loop=client.loop, with_results=True)
+                assert sum(1 for _ in completed) == DASK_CALLS
+
             runner = DaskTaskRunner(address=address)
             state: dict[str, Any] = {}
 
@@ -183,17 +191,22 @@ def bench_dask(repeat: int) -> None:
                 timings.append(state["elapsed"])
 
             raw()  # warm the workers' imports
-            raw_time, _ = best_of(repeat, raw, runner_calls)
+            raw_time, streaming_time, _ = best_of(repeat, raw, raw_streaming, runner_calls)
             runner_time = min(timings)
     print(f"(c) dask: {DASK_CALLS} trivial calls on a 2-process LocalCluster (target <= 1.2x)")
     print(
         f"    raw submit + gather    {raw_time:.3f} s   {raw_time / DASK_CALLS * 1e3:.2f} ms/call"
     )
     print(
+        f"    raw as_completed       {streaming_time:.3f} s   "
+        f"{streaming_time / DASK_CALLS * 1e3:.2f} ms/call (with_results: streams results)"
+    )
+    print(
         f"    DaskTaskRunner         {runner_time:.3f} s   "
         f"{runner_time / DASK_CALLS * 1e3:.2f} ms/call (client connect not counted)"
     )
     print(f"    ratio runner/raw       {runner_time / raw_time:.2f}x")
+    print(f"    ratio runner/streaming {runner_time / streaming_time:.2f}x")
 
 
 def main() -> None:
