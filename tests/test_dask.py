@@ -319,3 +319,26 @@ async def test_unreachable_address_fails_start_and_leaves_runner_unstarted() -> 
             pass  # pragma: no cover
     assert not runner.started
     assert runner.client is None
+
+
+class Orchestrator:
+    """Like the flow layer's task-run call: runs on the loop, ships the work via ``_invoke``."""
+
+    _trio_runners_runs_on_loop = True
+
+    def __init__(self, runner: Any, work: Any) -> None:
+        self.runner = runner
+        self.work = work
+
+    async def __call__(self) -> tuple[int, int]:
+        return os.getpid(), await self.runner._invoke(self.work)
+
+
+async def test_call_marked_runs_on_loop_is_not_shipped_but_its_work_is(
+    local_cluster: Any,
+) -> None:
+    async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:
+        await runner.submit("k", Orchestrator(runner, os.getpid))
+        here, there = (await wait_state(runner, "k")).result()
+    assert here == os.getpid()
+    assert there != os.getpid()

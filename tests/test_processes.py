@@ -195,3 +195,34 @@ async def test_callable_objects_and_bound_methods_run_in_workers() -> None:
         await runner.submit("method", Doubler(41).method)
         assert (await wait_state(runner, "object")).result() == 42
         assert (await wait_state(runner, "method")).result() == 42
+
+
+class Orchestrator:
+    """Like the flow layer's task-run call: runs on the loop, ships the work via ``_invoke``."""
+
+    _trio_runners_runs_on_loop = True
+
+    def __init__(self, runner: Any, work: Any) -> None:
+        self.runner = runner
+        self.work = work
+        self.lock = threading.Lock()  # not picklable: it must never travel
+
+    async def __call__(self) -> tuple[int, int]:
+        return os.getpid(), await self.runner._invoke(self.work)
+
+
+async def test_call_marked_runs_on_loop_is_not_shipped_but_its_work_is() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("k", Orchestrator(runner, os.getpid))
+        here, there = (await wait_state(runner, "k")).result()
+    assert here == os.getpid()
+    assert there != os.getpid()
+
+
+async def test_unpicklable_work_handed_to_invoke_is_failed() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        lock = threading.Lock()
+        await runner.submit("k", Orchestrator(runner, functools.partial(print, lock)))
+        state = await wait_state(runner, "k")
+    assert state.is_failed()
+    assert isinstance(state.exception(), TypeError)

@@ -93,8 +93,7 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
             self._leave_context = None
         self._context = None
 
-    async def _invoke(self, call: Callable[[], Any]) -> Any:
-        assert isinstance(call, PickledCall)
+    async def _run_remotely(self, call: PickledCall) -> Any:
         context = self._context
         assert context is not None
         try:

@@ -12,6 +12,7 @@ must be importable where the call runs (trio-runners itself included).
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import os
@@ -29,7 +30,15 @@ from ._base import is_async_callable
 from ._pool import PoolTaskRunner
 from ._states import Crashed
 
-__all__ = ["PickledCall", "RemoteTaskRunner", "hold_open", "pickle_call", "run_pickled"]
+__all__ = [
+    "RUNS_ON_LOOP",
+    "PickledCall",
+    "RemoteTaskRunner",
+    "hold_open",
+    "pickle_call",
+    "run_pickled",
+    "runs_on_loop",
+]
 
 T = TypeVar("T")
 
@@ -186,9 +195,24 @@ async def hold_open(
     return value, done.set
 
 
+#: Set this attribute to True on a call's class to have a remote runner run the call on the
+#: event loop, unpickled: the call orchestrates (the flow layer's task run waits for upstreams,
+#: retries, times out) and hands the work itself to ``runner._invoke``, which is shipped.
+RUNS_ON_LOOP = "_trio_runners_runs_on_loop"
+
+
+def runs_on_loop(call: object) -> bool:
+    """True for a call marked with `RUNS_ON_LOOP`."""
+    return getattr(call, RUNS_ON_LOOP, False) is True
+
+
 class RemoteTaskRunner(PoolTaskRunner):
     """A runner whose calls run in another process: each call is pickled when submitted, so a
-    call that cannot travel is refused at once instead of failing later."""
+    call that cannot travel is refused at once instead of failing later.
+
+    Backends implement `_run_remotely`. A call marked with `RUNS_ON_LOOP` is not pickled: it
+    runs on the event loop, and what it passes to `_invoke` is pickled and run remotely.
+    """
 
     async def submit(self, key: Hashable, call: Callable[[], Any]) -> None:
         """Pickle ``call`` and submit it under ``key``; see `BaseTaskRunner.submit`.
@@ -200,6 +224,23 @@ class RemoteTaskRunner(PoolTaskRunner):
           TypeError: ``call`` is not callable or cannot be pickled, or ``key`` is not hashable.
           ValueError: ``key`` was already submitted in this run.
         """
-        if self._accepting and callable(call) and not isinstance(call, PickledCall):
+        if (
+            self._accepting
+            and callable(call)
+            and not isinstance(call, PickledCall)
+            and not runs_on_loop(call)
+        ):
             call = pickle_call(call)
         await super().submit(key, call)
+
+    async def _invoke(self, call: Callable[[], Any]) -> Any:
+        if runs_on_loop(call):
+            return await call()
+        if not isinstance(call, PickledCall):
+            call = pickle_call(call)  # TypeError if it cannot travel: the call is Failed
+        return await self._run_remotely(call)
+
+    @abc.abstractmethod
+    async def _run_remotely(self, call: PickledCall) -> Any:
+        """Run a pickled call where this backend runs calls and return its result (a State for
+        a call the machinery lost)."""

@@ -281,8 +281,7 @@ class DaskTaskRunner(RemoteTaskRunner):
 
     # ------------------------------------------------------------------ execution
 
-    async def _invoke(self, call: Callable[[], Any]) -> Any:
-        assert isinstance(call, PickledCall)
+    async def _run_remotely(self, call: PickledCall) -> Any:
         client = self._client
         token = self._token
         assert client is not None
