@@ -81,7 +81,7 @@ async def _gather_many(client: Any, futures: list[Any]) -> list[outcome.Outcome[
     """
     try:
         values = await client.gather(futures, asynchronous=True)
-    except Exception:
+    except (Exception, FutureCancelledError):  # the latter is an asyncio.CancelledError
         return [await _gather(client, future) for future in futures]
     for future in futures:
         future.release()
@@ -239,9 +239,13 @@ class DaskTaskRunner(RemoteTaskRunner):
                         batch.append(receive.receive_nowait())
                     except trio.WouldBlock:
                         break
-                results = await self._on_client_loop(
-                    _gather_many(self._client, [fetch.future for fetch in batch])
-                )
+                results: list[outcome.Outcome[Any] | _Crash]
+                try:
+                    results = await self._on_client_loop(
+                        _gather_many(self._client, [fetch.future for fetch in batch])
+                    )
+                except Exception as exc:  # the client itself failed: these calls are lost
+                    results = [_Crash(exc)] * len(batch)
                 for fetch, result in zip(batch, results, strict=True):
                     fetch.result = result
                     fetch.done.set()
