@@ -4,7 +4,8 @@
     against ``concurrent.futures.ThreadPoolExecutor(20)`` (ideal: 0.1 s).
 (b) processes: 8 CPU-bound calls on ``ProcessPoolTaskRunner`` against running them serially
     in this process (target: >= 1.8x on 2 cores). "cold" includes starting the worker
-    processes; "warm" reuses workers started by a first batch in the same run.
+    processes; "warm" reuses workers started by a first batch in the same run. The stdlib
+    ``ProcessPoolExecutor`` on the same work shows what the machine allows right now.
 (c) dask: per-call overhead of ``DaskTaskRunner`` against raw ``client.submit`` + ``gather``
     on the same ``LocalCluster`` (2 worker processes, 127.0.0.1, no dashboard); target <= 1.2x.
     Also against raw ``distributed.as_completed(..., with_results=True)``, which, like the
@@ -103,6 +104,15 @@ async def _cpu_batch(runner: ProcessPoolTaskRunner, tag: str) -> None:
         state.result()
 
 
+def executor_cpu() -> None:
+    # The peer: a stdlib process pool (started inside the measurement, as "cold" is).
+    workers = ProcessPoolTaskRunner().workers
+    with concurrent.futures.ProcessPoolExecutor(workers) as executor:
+        futures = [executor.submit(cpu_bound, CPU_WORK) for _ in range(CPU_CALLS)]
+        for future in futures:
+            future.result()
+
+
 def process_cold() -> None:
     async def main() -> None:
         async with ProcessPoolTaskRunner().start() as runner:
@@ -127,10 +137,13 @@ def process_warm(timings: list[float]) -> Callable[[], None]:
 
 def bench_processes(repeat: int) -> None:
     warm: list[float] = []
-    serial, cold, _ = best_of(repeat, serial_cpu, process_cold, process_warm(warm))
+    serial, executor, cold, _ = best_of(
+        repeat, serial_cpu, executor_cpu, process_cold, process_warm(warm)
+    )
     workers = ProcessPoolTaskRunner().workers
     print(f"(b) processes: {CPU_CALLS} CPU-bound calls, {workers} workers (target >= 1.8x)")
     print(f"    serial                 {serial:.3f} s")
+    print(f"    ProcessPoolExecutor    {executor:.3f} s   speed-up {serial / executor:.2f}x (peer)")
     print(f"    ProcessPool cold       {cold:.3f} s   speed-up {serial / cold:.2f}x")
     print(f"    ProcessPool warm       {min(warm):.3f} s   speed-up {serial / min(warm):.2f}x")
 
