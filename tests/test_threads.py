@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from runner_contract import RunnerContract, add, open_gate, wait_state
+from runner_contract import HANG_GUARD, RunnerContract, add, open_gate, wait_state
 
 from trio_runners import TaskConcurrencyType, ThreadPoolTaskRunner, task_runners
 
@@ -171,3 +171,26 @@ async def test_nested_wait_lends_the_slot() -> None:
     async with ThreadPoolTaskRunner(max_workers=1).start() as current:
         await current.submit("outer", outer)
         assert (await wait_state(current, "outer")).result() == 42
+
+
+def _inner() -> int:
+    return 1
+
+
+async def test_sync_call_waiting_on_a_sync_child_with_one_worker_completes() -> None:
+    # The waiting call lends its slot *and* its thread token while it waits, so the child can
+    # get a thread even with max_workers=1. (HANG_GUARD is a hang guard, not a timing test.)
+    runner = ThreadPoolTaskRunner(max_workers=1)
+
+    def outer() -> object:
+        trio.from_thread.run(runner.submit, "inner", _inner)
+        state = trio.from_thread.run(runner.wait, "inner")
+        assert state is not None
+        return state.result()
+
+    with trio.fail_after(HANG_GUARD):
+        async with runner.start():
+            await runner.submit("outer", outer)
+            state = await runner.wait("outer")
+    assert state is not None
+    assert state.result() == 1

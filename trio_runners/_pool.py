@@ -116,12 +116,23 @@ class PoolTaskRunner(BaseTaskRunner):
     # one of this runner's calls; `_wait_lending_slot` is the older form of the same hook (a
     # core without it simply never calls it).
 
+    # A lending call may be a sync call blocked in its thread: it lends its thread token too
+    # (one more token while it waits), so that a child needing a thread cannot deadlock behind
+    # it. Threads doing work stay bounded by the slots; only threads blocked in a wait on this
+    # runner come on top.
+
     def _lend_slot(self) -> None:
         if self._slots is not None:
             self._slots.release()
+            limiter = self._thread_limiter
+            if limiter is not None and limiter.total_tokens != math.inf:
+                limiter.total_tokens += 1
 
     async def _reclaim_slot(self) -> None:
         if self._slots is not None:
+            limiter = self._thread_limiter
+            if limiter is not None and limiter.total_tokens != math.inf:
+                limiter.total_tokens -= 1
             await self._slots.acquire()
 
     async def _wait_lending_slot(self, event: trio.Event, timeout: float | None) -> None:

@@ -31,7 +31,8 @@ class ThreadPoolTaskRunner(PoolTaskRunner):
     Calls are admitted in submission order (FIFO) by a single dispatcher. A sync call runs in
     ``trio.to_thread.run_sync`` under the run's limiter; an async call (or the awaitable a sync
     call returns) runs on the event loop in the same slot. A call that waits on this runner
-    from inside one of its calls lends its slot back while it waits.
+    from inside one of its calls lends its slot (and its thread token) back while it waits, so
+    nested waits cannot deadlock.
 
     Cancellation: ``cancel(key)``, a cancelled enclosing scope, or leaving `start()` by an
     exception decides the State (Cancelled) at once. A queued call never starts. A running
