@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install-dev lint typecheck pytest properties thorough docs serve-docs bench clean
+.PHONY: demo test install-dev lint typecheck pytest properties thorough docs serve-docs bench bench-parallel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,8 +55,11 @@ serve-docs: install-dev
 # pytest last, so its summary closes the output.
 test: lint typecheck docs pytest
 
-bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/overhead.py
+bench: install-dev
+	$(BIN)/python -m benchmarks
+
+bench-parallel: install-dev
+	$(BIN)/python benchmarks/parallel.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site

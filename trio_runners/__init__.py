@@ -16,6 +16,7 @@ from ._futures import FIRST_EXCEPTION as FIRST_EXCEPTION
 from ._futures import TaskFuture as TaskFuture
 from ._futures import as_completed as as_completed
 from ._futures import wait as wait
+from ._processes import ProcessPoolTaskRunner as ProcessPoolTaskRunner
 from ._sequential import SequentialTaskRunner as SequentialTaskRunner
 from ._states import Cancelled as Cancelled
 from ._states import CancelledRun as CancelledRun
@@ -26,5 +27,6 @@ from ._states import State as State
 from ._states import StateType as StateType
 from ._tasks import Task as Task
 from ._tasks import task as task
+from ._threads import ThreadPoolTaskRunner as ThreadPoolTaskRunner
 
 __version__ = "0.1.0"

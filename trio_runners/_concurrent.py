@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any, final
 
-import trio
-
-from ._base import BaseTaskRunner, TaskConcurrencyType, _CallRecord
+from ._base import TaskConcurrencyType
 from ._instruments import Instrument
+from ._pool import PoolTaskRunner, check_limit
 
 __all__ = ["ConcurrentTaskRunner"]
 
 
-def _check_limit(name: str, value: int | None, minimum: int) -> None:
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, not {value}")
-
-
 @final
-class ConcurrentTaskRunner(BaseTaskRunner):
+class ConcurrentTaskRunner(PoolTaskRunner):
     """Runs calls concurrently as Trio tasks in the runner's nursery.
 
     Args:
@@ -40,9 +29,11 @@ class ConcurrentTaskRunner(BaseTaskRunner):
 
     Cancellation: ``cancel(key)`` removes a queued call (it never starts) or cancels a running
     call's own scope; the State is Cancelled at once. Sync calls run in worker threads that are
-    abandoned on cancel (``trio.from_thread.check_cancelled()`` lets a call stop early); an
-    abandoned thread no longer holds a worker slot. Threads are bounded by the worker slots with
-    ``max_workers``, and by Trio's default thread limiter (40) without it.
+    abandoned on cancel (``trio.from_thread.check_cancelled()`` lets a call stop early). With
+    ``max_workers`` the run's threads are bounded by a ``CapacityLimiter(max_workers)``: an
+    abandoned thread keeps its token until it really ends, so threads doing work never exceed
+    ``max_workers`` (a call waiting on this runner lends its thread token with its slot).
+    Without it, Trio's default thread limiter (40) applies.
     """
 
     def __init__(
@@ -52,8 +43,8 @@ class ConcurrentTaskRunner(BaseTaskRunner):
         *,
         instruments: Iterable[Instrument] = (),
     ) -> None:
-        _check_limit("max_workers", max_workers, 1)
-        _check_limit("max_pending", max_pending, 1)
+        check_limit("max_workers", max_workers, 1)
+        check_limit("max_pending", max_pending, 1)
         if max_pending is not None and max_workers is None:
             raise ValueError(
                 "max_pending needs max_workers: without a worker limit every call starts at "
@@ -62,9 +53,6 @@ class ConcurrentTaskRunner(BaseTaskRunner):
         super().__init__(instruments=instruments)
         self.max_workers = max_workers
         self.max_pending = max_pending
-        self._admits_itself = max_workers is not None
-        self._slots: trio.Semaphore | None = None
-        self._send: trio.MemorySendChannel[_CallRecord] | None = None
 
     @property
     def concurrency_type(self) -> TaskConcurrencyType:
@@ -73,68 +61,8 @@ class ConcurrentTaskRunner(BaseTaskRunner):
     def _options(self) -> dict[str, Any]:
         return {"max_workers": self.max_workers, "max_pending": self.max_pending}
 
-    def _make_thread_limiter(self) -> trio.CapacityLimiter:
-        if self.max_workers is None:
-            return super()._make_thread_limiter()
-        # The worker slots already bound the calls; a second, equal bound on threads would
-        # deadlock a sync call that waits (slot lent) for a sync child needing a thread.
-        return trio.CapacityLimiter(math.inf)
+    def _worker_limit(self) -> int | None:
+        return self.max_workers
 
-    async def _open(self, nursery: trio.Nursery) -> None:
-        if self.max_workers is None:
-            return
-        # The dispatcher holds one accepted call while it waits for a slot; with the channel's
-        # buffer that makes max_pending calls accepted but not yet admitted.
-        buffer = math.inf if self.max_pending is None else self.max_pending - 1
-        send, receive = trio.open_memory_channel[_CallRecord](buffer)
-        self._send = send
-        self._slots = trio.Semaphore(self.max_workers)
-        nursery.start_soon(self._dispatch, receive, self._slots)
-
-    def _close(self) -> None:
-        if self._send is not None:
-            self._send.close()
-            self._send = None
-
-    async def _submit(self, record: _CallRecord) -> None:
-        if self._send is None:
-            assert self._nursery is not None
-            self._nursery.start_soon(self._execute, record)
-            await trio.lowlevel.checkpoint()
-        else:
-            await self._send.send(record)
-
-    async def _dispatch(
-        self, receive: trio.MemoryReceiveChannel[_CallRecord], slots: trio.Semaphore
-    ) -> None:
-        """Admit queued calls in FIFO order: take the next live call, then a slot for it.
-
-        The dispatcher never holds a slot while idle, so every slot holder is a running call.
-        """
-        assert self._nursery is not None
-        nursery = self._nursery
-        async with receive:
-            async for record in receive:
-                if record.state is not None:  # cancelled while queued: never starts
-                    continue
-                await slots.acquire()
-                if record.state is not None:  # cancelled while waiting for a slot
-                    slots.release()
-                    continue
-                if self._hooks:
-                    self._instruments.emit("admitted", self, record.key)
-                nursery.start_soon(self._execute_in_slot, record, slots)
-
-    async def _execute_in_slot(self, record: _CallRecord, slots: trio.Semaphore) -> None:
-        try:
-            await self._execute(record)
-        finally:
-            slots.release()
-
-    def _lend_slot(self) -> None:
-        if self._slots is not None:
-            self._slots.release()
-
-    async def _reclaim_slot(self) -> None:
-        if self._slots is not None:
-            await self._slots.acquire()
+    def _pending_limit(self) -> int | None:
+        return self.max_pending

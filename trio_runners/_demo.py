@@ -1,7 +1,7 @@
 """The greetings demo behind ``python -m trio_runners``, and the registry of runners it offers.
 
-Adding a runner to the demo is one line in `RUNNERS`: its name, the module it lives in and the
-class (instantiated with no arguments). A runner whose module is missing (an extra that is not
+Adding a runner to the demo is one line in `RUNNERS`: its name, the module it lives in, the
+class and its constructor options. A runner whose module is missing (an extra that is not
 installed) is listed as unavailable instead of breaking the demo.
 """
 
@@ -13,6 +13,7 @@ import importlib
 import random
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import trio
 
@@ -23,13 +24,24 @@ from ._tasks import task
 
 __all__ = ["RUNNERS", "main", "make_runner"]
 
-#: name -> (module, class name). Add new runners here.
-RUNNERS: dict[str, tuple[str, str]] = {
-    "sequential": ("trio_runners.task_runners", "SequentialTaskRunner"),
-    "concurrent": ("trio_runners.task_runners", "ConcurrentTaskRunner"),
-    "threads": ("trio_runners.task_runners", "ThreadPoolTaskRunner"),
-    "processes": ("trio_runners.task_runners", "ProcessPoolTaskRunner"),
-    "dask": ("trio_runners.dask", "DaskTaskRunner"),
+#: Dask for the demo: a LocalCluster of two single-threaded worker processes, every socket on
+#: the loopback interface (a bare DaskTaskRunner() would serve its dashboard on every interface).
+DASK_DEMO_OPTIONS: dict[str, Any] = {
+    "cluster_kwargs": {
+        "n_workers": 2,
+        "threads_per_worker": 1,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+    }
+}
+
+#: name -> (module, class name, constructor options). Add new runners here.
+RUNNERS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "sequential": ("trio_runners.task_runners", "SequentialTaskRunner", {}),
+    "concurrent": ("trio_runners.task_runners", "ConcurrentTaskRunner", {}),
+    "threads": ("trio_runners.task_runners", "ThreadPoolTaskRunner", {}),
+    "processes": ("trio_runners.task_runners", "ProcessPoolTaskRunner", {}),
+    "dask": ("trio_runners.dask", "DaskTaskRunner", DASK_DEMO_OPTIONS),
 }
 
 DEFAULT_NAMES = ("arthur", "trillian", "ford", "marvin")
@@ -42,13 +54,13 @@ def make_runner(name: str) -> BaseTaskRunner:
       KeyError: ``name`` is not registered.
       LookupError: the runner is registered but not available here (module or class missing).
     """
-    module_name, class_name = RUNNERS[name]
+    module_name, class_name, options = RUNNERS[name]
     try:
         module = importlib.import_module(module_name)
         cls = getattr(module, class_name)
     except (ImportError, AttributeError) as exc:
         raise LookupError(f"runner {name!r} is not available: {exc}") from exc
-    runner = cls()
+    runner = cls(**options)
     assert isinstance(runner, BaseTaskRunner)
     return runner
 

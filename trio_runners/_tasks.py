@@ -231,6 +231,10 @@ class _TaskRunCall:
     runs (a thread, a process...), under the attempt's timeout.
     """
 
+    #: Runners that ship calls elsewhere (processes, Dask) run this orchestration on the loop,
+    #: unpickled, and ship only what it hands to `_invoke` (see `_remote.RUNS_ON_LOOP`).
+    _trio_runners_runs_on_loop = True
+
     def __init__(
         self,
         task: Task[..., Any],

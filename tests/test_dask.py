@@ -1,0 +1,344 @@
+"""DaskTaskRunner with real components: a LocalCluster and `dask scheduler`/`dask worker`
+subprocesses, all on 127.0.0.1, shared per module to keep the suite fast."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from runner_contract import RunnerContract, add, open_gate, wait_state
+
+from trio_runners import TaskConcurrencyType
+
+distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
+
+from trio_runners.dask import DaskTaskRunner  # noqa: E402
+
+#: Bound on cluster start-up and shutdown (a hang guard, not a timing assertion).
+STARTUP = 60
+
+
+@pytest.fixture(scope="module")
+def local_cluster() -> Iterator[Any]:
+    """Two worker processes on 127.0.0.1, no dashboard. The scheduler gives up on a call as
+    soon as one worker dies running it (allowed-failures 0), to make that path testable."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        )
+    with cluster:
+        yield cluster
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _spawn(*args: str) -> subprocess.Popen[bytes]:
+    """Start ``python -m dask ARGS`` as the leader of a new process group, output discarded."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dask", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def scheduler_address() -> Iterator[str]:
+    """A real `dask scheduler` and two `dask worker` subprocesses (each with a nanny)."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    no_dashboard = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
+    processes = [_spawn("scheduler", "--host", "127.0.0.1", "--port", str(port), *no_dashboard)]
+    try:
+        for _ in range(2):
+            processes.append(
+                _spawn("worker", address, "--host", "127.0.0.1", "--nthreads", "2", *no_dashboard)
+            )
+        with distributed.Client(address, timeout=STARTUP, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=STARTUP)
+        yield address
+    finally:
+        # Each process leads its own process group (nanny and worker together): kill the
+        # groups outright, as a graceful nanny shutdown can wait on a restarting worker.
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        for process in processes:
+            process.wait()
+
+
+class TestDaskContract(RunnerContract):
+    remote = True
+    interrupts_running_calls = False
+    concurrency_type = TaskConcurrencyType.PARALLEL
+    other_options = {"address": "tcp://127.0.0.1:1"}  # noqa: RUF012
+
+    @pytest.fixture
+    def runner(self, local_cluster: Any) -> DaskTaskRunner:
+        return DaskTaskRunner(address=local_cluster.scheduler_address)
+
+
+# ---------------------------------------------------------------------- configuration
+
+
+def test_options_equality_and_pickling() -> None:
+    import pickle
+
+    runner = DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": 2},
+        adapt_kwargs={"minimum": 1},
+        client_kwargs={"timeout": 5},
+    )
+    assert runner.name == "dask"
+    copy = pickle.loads(pickle.dumps(runner))
+    assert copy == runner == runner.duplicate()
+    assert hash(copy) == hash(runner)
+    assert copy != DaskTaskRunner(cluster_kwargs={"n_workers": 3})
+    assert DaskTaskRunner(cluster_class=distributed.LocalCluster) == DaskTaskRunner(
+        cluster_class=distributed.LocalCluster
+    )
+
+
+def test_address_excludes_cluster_options() -> None:
+    with pytest.raises(ValueError, match="existing cluster"):
+        DaskTaskRunner(address="tcp://127.0.0.1:8786", cluster_kwargs={"n_workers": 1})
+
+
+def test_options_are_copied() -> None:
+    kwargs = {"n_workers": 1}
+    runner = DaskTaskRunner(cluster_kwargs=kwargs)
+    kwargs["n_workers"] = 5
+    assert runner.cluster_kwargs == {"n_workers": 1}
+
+
+# ---------------------------------------------------------------------- cluster lifecycle
+
+
+async def test_start_creates_a_local_cluster_and_closes_it_on_exit() -> None:
+    runner = DaskTaskRunner(
+        cluster_kwargs={"n_workers": 1, "processes": False, "dashboard_address": "127.0.0.1:0"}
+    )
+    async with runner.start():
+        cluster = runner.cluster
+        assert isinstance(cluster, distributed.LocalCluster)
+        await runner.submit("k", functools.partial(add, 1, 2))
+        assert (await wait_state(runner, "k")).result() == 3
+    assert runner.cluster is None
+    assert runner.client is None
+    assert cluster.status == distributed.core.Status.closed
+
+
+async def test_cluster_class_import_string_and_adapt() -> None:
+    runner = DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": 0, "processes": False, "dashboard_address": "127.0.0.1:0"},
+        adapt_kwargs={"minimum": 1, "maximum": 1},
+    )
+    async with runner.start():
+        assert isinstance(runner.cluster, distributed.LocalCluster)
+        # Only adapt can have made the worker that runs this call.
+        await runner.submit("k", functools.partial(add, 2, 2))
+        assert (await wait_state(runner, "k")).result() == 4
+        assert len(runner.cluster.workers) == 1
+
+
+async def test_address_connects_and_closes_only_its_client(scheduler_address: str) -> None:
+    runner = DaskTaskRunner(address=scheduler_address)
+    async with runner.start():
+        client = runner.client
+        await runner.submit("k", os.getpid)
+        pid = (await wait_state(runner, "k")).result()
+        assert pid != os.getpid()
+    assert client.status == "closed"
+    # The cluster is still there for the next run.
+    async with runner.start():
+        await runner.submit("k", functools.partial(add, 1, 1))
+        assert (await wait_state(runner, "k")).result() == 2
+
+
+# ---------------------------------------------------------------------- calls
+
+
+async def async_where() -> tuple[int, bool]:
+    await trio.lowlevel.checkpoint()
+    return os.getpid(), trio.lowlevel.current_trio_token() is not None
+
+
+async def test_async_callables_run_under_trio_on_the_worker(local_cluster: Any) -> None:
+    async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:
+        await runner.submit("k", async_where)
+        pid, in_trio = (await wait_state(runner, "k")).result()
+    assert pid != os.getpid()
+    assert in_trio
+
+
+async def test_unpicklable_call_is_rejected_by_submit(local_cluster: Any) -> None:
+    lock = threading.Lock()
+    async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            await runner.submit("k", functools.partial(print, lock))
+        with pytest.raises(KeyError):
+            runner.state("k")
+
+
+@contextlib.contextmanager
+def _module_only_here() -> Iterator[types.ModuleType]:
+    """A module that exists in this process only: no worker can import it."""
+    module = types.ModuleType("trio_runners_dask_test_not_importable")
+    module.__file__ = "/nonexistent/trio_runners_dask_test_not_importable.py"
+    exec(
+        "import os\n"
+        "class Point:\n"
+        "    def __init__(self, x):\n"
+        "        self.x = x\n"
+        "def double(p):\n"
+        "    return Point(p.x * 2)\n",
+        module.__dict__,
+    )
+    sys.modules[module.__name__] = module
+    try:
+        yield module
+    finally:
+        del sys.modules[module.__name__]
+
+
+async def test_call_from_a_module_no_worker_can_import_travels_by_value(
+    scheduler_address: str,
+) -> None:
+    with _module_only_here() as module:
+        async with DaskTaskRunner(address=scheduler_address).start() as runner:
+            await runner.submit("k", functools.partial(module.double, module.Point(21)))
+            state = await wait_state(runner, "k")
+    assert state.result().x == 42
+
+
+async def _settle(runner: DaskTaskRunner) -> None:
+    """Let every pending callback on the client's loop run (they run in FIFO order)."""
+    await trio.testing.wait_all_tasks_blocked()
+
+    async def nothing() -> None:
+        pass
+
+    await trio.to_thread.run_sync(runner.client.sync, nothing)
+
+
+async def test_finished_and_cancelled_futures_are_released(local_cluster: Any) -> None:
+    runner = DaskTaskRunner(address=local_cluster.scheduler_address)
+    async with open_gate() as gate, runner.start():
+        for key in range(20):
+            await runner.submit(key, functools.partial(add, key, 1))
+        await runner.submit("stuck", gate.call("stuck"))
+        arrival = await gate.arrival()
+        async for _ in runner.as_completed(range(20)):
+            pass
+        runner.cancel("stuck")
+        await _settle(runner)
+        # The runner's client holds no future: results do not pile up on the cluster.
+        assert runner.client.futures == {}
+        await arrival.release()
+
+
+async def test_cancel_cancels_the_dask_future(scheduler_address: str) -> None:
+    async with open_gate() as gate, DaskTaskRunner(address=scheduler_address).start() as runner:
+        await runner.submit("k", gate.call("v"))
+        arrival = await gate.arrival()
+        runner.cancel("k")
+        # The cancel goes to the scheduler through the client's loop; twice settling puts
+        # it on the client's batched stream before the next call's graph, and the
+        # scheduler handles that stream in order.
+        await _settle(runner)
+        await _settle(runner)
+        await runner.submit("after", functools.partial(add, 1, 1))
+        assert (await wait_state(runner, "after")).result() == 2
+        # The scheduler logs each cancel request it handles under the client's id.
+        client = runner.client
+        events = await trio.to_thread.run_sync(client.get_events, client.id)
+        cancels = [event for _, event in events if event.get("action") == "cancel"]
+        assert cancels == [{"action": "cancel", "count": 1, "force": False}]
+        await arrival.release()  # the worker's thread was running it: let it finish
+
+
+async def test_worker_killed_mid_call_is_rerun_elsewhere_and_completes(
+    scheduler_address: str,
+) -> None:
+    # Default allowed-failures (3): the scheduler reruns the call on another worker.
+    async with open_gate() as gate, DaskTaskRunner(address=scheduler_address).start() as runner:
+        await runner.submit("k", gate.call("survived"))
+        first = await gate.arrival()
+        os.kill(first.pid, signal.SIGKILL)
+        second = await gate.arrival()
+        assert second.pid != first.pid
+        await second.release()
+        state = await wait_state(runner, "k")
+    assert state.is_completed()
+    assert state.result() == "survived"
+
+
+async def test_worker_killed_mid_call_without_retries_is_crashed(local_cluster: Any) -> None:
+    # The module's LocalCluster allows no failure: the scheduler gives up (KilledWorker).
+    runner = DaskTaskRunner(address=local_cluster.scheduler_address)
+    async with open_gate() as gate, runner.start():
+        await runner.submit("k", gate.call("never"))
+        arrival = await gate.arrival()
+        os.kill(arrival.pid, signal.SIGKILL)
+        state = await wait_state(runner, "k")
+        assert state.is_crashed()
+        assert isinstance(state.exception(), distributed.scheduler.KilledWorker)
+        # The runner keeps serving (the nanny restarts the worker).
+        await runner.submit("after", functools.partial(add, 1, 1))
+        assert (await wait_state(runner, "after")).result() == 2
+
+
+async def test_unreachable_address_fails_start_and_leaves_runner_unstarted() -> None:
+    runner = DaskTaskRunner(address=f"tcp://127.0.0.1:{_free_port()}", client_kwargs={"timeout": 1})
+    with pytest.RaisesGroup(OSError, flatten_subgroups=True):
+        async with runner.start():
+            pass  # pragma: no cover
+    assert not runner.started
+    assert runner.client is None
+
+
+class Orchestrator:
+    """Like the flow layer's task-run call: runs on the loop, ships the work via ``_invoke``."""
+
+    _trio_runners_runs_on_loop = True
+
+    def __init__(self, runner: Any, work: Any) -> None:
+        self.runner = runner
+        self.work = work
+
+    async def __call__(self) -> tuple[int, int]:
+        return os.getpid(), await self.runner._invoke(self.work)
+
+
+async def test_call_marked_runs_on_loop_is_not_shipped_but_its_work_is(
+    local_cluster: Any,
+) -> None:
+    async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:
+        await runner.submit("k", Orchestrator(runner, os.getpid))
+        here, there = (await wait_state(runner, "k")).result()
+    assert here == os.getpid()
+    assert there != os.getpid()

@@ -1,0 +1,228 @@
+"""ProcessPoolTaskRunner: the contract, plus what processes add (pickling, killing, crashes)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import threading
+import types
+from typing import Any
+
+import pytest
+import trio
+from runner_contract import HANG_GUARD, RunnerContract, add, open_gate, wait_state
+
+from trio_runners import ProcessPoolTaskRunner, TaskConcurrencyType, task_runners
+
+pytest.importorskip("trio_parallel")
+
+
+class TestProcessPoolContract(RunnerContract):
+    remote = True
+    concurrency_type = TaskConcurrencyType.PARALLEL
+    other_options = {"max_workers": 1}  # noqa: RUF012
+
+    @pytest.fixture
+    def runner(self) -> ProcessPoolTaskRunner:
+        return ProcessPoolTaskRunner(max_workers=2)
+
+
+def _pid_is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def exit_now(code: int) -> None:
+    os._exit(code)
+
+
+def kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_reexported() -> None:
+    assert task_runners.ProcessPoolTaskRunner is ProcessPoolTaskRunner
+
+
+def test_default_max_workers_is_cpu_count() -> None:
+    assert ProcessPoolTaskRunner().workers == (os.cpu_count() or 1)
+
+
+async def test_calls_run_in_another_process() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("k", os.getpid)
+        state = await wait_state(runner, "k")
+    assert state.result() != os.getpid()
+
+
+async def test_unpicklable_call_is_rejected_by_submit_with_type_error() -> None:
+    lock = threading.Lock()
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            await runner.submit("k", functools.partial(print, lock))
+        # Nothing was registered under the key.
+        with pytest.raises(KeyError):
+            runner.state("k")
+
+
+async def test_call_from_a_module_no_worker_can_import_travels_by_value() -> None:
+    module = types.ModuleType("trio_runners_test_not_importable")
+    module.__file__ = "/nonexistent/trio_runners_test_not_importable.py"
+    exec("import os\ndef where(x):\n    return (os.getpid(), x * 2)\n", module.__dict__)
+    sys.modules[module.__name__] = module
+    try:
+        async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+            await runner.submit("k", functools.partial(module.where, 21))
+            state = await wait_state(runner, "k")
+    finally:
+        del sys.modules[module.__name__]
+    pid, value = state.result()
+    assert value == 42
+    assert pid != os.getpid()
+
+
+@pytest.mark.parametrize("call", [functools.partial(exit_now, 3), kill_self])
+async def test_worker_dying_mid_call_is_crashed_and_runner_keeps_serving(
+    call: Any,
+) -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("dies", call)
+        await runner.submit("after", functools.partial(add, 1, 2))
+        crashed = await wait_state(runner, "dies")
+        after = await wait_state(runner, "after")
+    assert crashed.is_crashed()
+    assert "died" in (crashed.message or "")
+    assert after.result() == 3
+
+
+async def test_worker_killed_externally_mid_call_is_crashed() -> None:
+    async with open_gate() as gate, ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("k", gate.call("v"))
+        arrival = await gate.arrival()
+        os.kill(arrival.pid, signal.SIGKILL)
+        state = await wait_state(runner, "k")
+        assert state.is_crashed()
+        await runner.submit("after", functools.partial(add, 2, 2))
+        assert (await wait_state(runner, "after")).result() == 4
+
+
+async def test_cancel_kills_the_busy_worker_process() -> None:
+    async with open_gate() as gate:
+        async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+            await runner.submit("k", gate.call("v"))
+            arrival = await gate.arrival()
+            assert not _pid_is_gone(arrival.pid)
+            runner.cancel("k")
+            state = runner.state("k")
+            assert state is not None
+            assert state.is_cancelled()
+            # The slot is free again once the killed worker is reaped: a new call runs.
+            await runner.submit("after", os.getpid)
+            after = await wait_state(runner, "after")
+        assert _pid_is_gone(arrival.pid)
+        assert after.result() != arrival.pid
+
+
+async def test_wait_with_caller_timeout_then_cancel_really_stops_the_call() -> None:
+    async with open_gate() as gate:
+        async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+            await runner.submit("k", gate.call("v", is_async=True))
+            arrival = await gate.arrival()
+            assert await runner.wait("k", timeout=0.01) is None
+            runner.cancel("k")
+        assert _pid_is_gone(arrival.pid)
+
+
+async def test_workers_are_the_runs_own_and_shut_down_on_exit() -> None:
+    async with ProcessPoolTaskRunner(max_workers=2).start() as runner:
+        await runner.submit("k", os.getpid)
+        pid = (await wait_state(runner, "k")).result()
+        assert not _pid_is_gone(pid)
+    assert _pid_is_gone(pid)
+
+
+async def test_never_more_than_max_workers_run() -> None:
+    async with open_gate() as gate, ProcessPoolTaskRunner(max_workers=2).start() as runner:
+        for key in range(3):
+            await runner.submit(key, gate.call(key))
+        first = await gate.arrival()
+        await gate.arrival()
+        await trio.testing.wait_all_tasks_blocked()
+        assert runner.statistics().running == 2
+        assert runner.statistics().queued == 1
+        await first.release()
+        with trio.fail_after(HANG_GUARD):
+            third = await gate.arrival()
+        await third.release()
+        runner.cancel_all()
+
+
+async def test_enclosing_cancel_kills_the_busy_worker_process() -> None:
+    async with open_gate() as gate:
+        with trio.CancelScope() as scope:
+            async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+                await runner.submit("k", gate.call("v"))
+                arrival = await gate.arrival()
+                scope.cancel()
+        assert scope.cancelled_caught
+        assert _pid_is_gone(arrival.pid)
+        state = runner.state("k")
+        assert state is not None
+        assert state.is_cancelled()
+
+
+class Doubler:
+    """A callable object: it travels with its class."""
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __call__(self) -> int:
+        return self.x * 2
+
+    def method(self) -> int:
+        return self.x + 1
+
+
+async def test_callable_objects_and_bound_methods_run_in_workers() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("object", Doubler(21))
+        await runner.submit("method", Doubler(41).method)
+        assert (await wait_state(runner, "object")).result() == 42
+        assert (await wait_state(runner, "method")).result() == 42
+
+
+class Orchestrator:
+    """Like the flow layer's task-run call: runs on the loop, ships the work via ``_invoke``."""
+
+    _trio_runners_runs_on_loop = True
+
+    def __init__(self, runner: Any, work: Any) -> None:
+        self.runner = runner
+        self.work = work
+        self.lock = threading.Lock()  # not picklable: it must never travel
+
+    async def __call__(self) -> tuple[int, int]:
+        return os.getpid(), await self.runner._invoke(self.work)
+
+
+async def test_call_marked_runs_on_loop_is_not_shipped_but_its_work_is() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("k", Orchestrator(runner, os.getpid))
+        here, there = (await wait_state(runner, "k")).result()
+    assert here == os.getpid()
+    assert there != os.getpid()
+
+
+async def test_unpicklable_work_handed_to_invoke_is_failed() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        lock = threading.Lock()
+        await runner.submit("k", Orchestrator(runner, functools.partial(print, lock)))
+        state = await wait_state(runner, "k")
+    assert state.is_failed()
+    assert isinstance(state.exception(), TypeError)

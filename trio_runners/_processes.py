@@ -1,0 +1,104 @@
+"""ProcessPoolTaskRunner: every call runs in a worker process (trio-parallel)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, final
+
+import trio
+
+from ._base import TaskConcurrencyType
+from ._pool import check_limit
+from ._remote import PickledCall, RemoteTaskRunner, hold_open, run_pickled
+from ._states import Crashed
+
+__all__ = ["ProcessPoolTaskRunner"]
+
+
+def _trio_parallel() -> ModuleType:
+    """trio-parallel, imported when a run starts so that importing this module never needs it."""
+    try:
+        import trio_parallel
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError(
+            "ProcessPoolTaskRunner needs trio-parallel: pip install 'trio-runners[processes]'"
+        ) from exc
+    module: ModuleType = trio_parallel
+    return module
+
+
+@final
+class ProcessPoolTaskRunner(RemoteTaskRunner):
+    """Runs every call in a worker process, at most ``max_workers`` at once (trio-parallel).
+
+    Args:
+      max_workers: how many calls (so worker processes) may run at once. ``None`` (default):
+        ``os.cpu_count()``.
+      core_options: passed on to `BaseTaskRunner` (the options every runner has, such as
+        ``instruments`` where the core provides them).
+
+    Each run opens its own `trio_parallel.open_worker_context`: the workers are this runner's
+    own, are reused between calls of the run, and are shut down when `start()` exits. Calls are
+    admitted in submission order (FIFO). A call is pickled with cloudpickle when it is
+    submitted; see docs/runners/processes.md for which modules travel by value. An async
+    callable runs under its own ``trio.run`` inside the worker. Return values and exceptions
+    come back by pickle.
+
+    States: a value is Completed, an `Exception` is Failed; a worker that dies mid-call
+    (``os._exit``, a signal) ends that call Crashed (`trio_parallel.BrokenWorkerError`) and the
+    runner keeps serving later calls with a fresh worker; a ``SystemExit`` or
+    ``KeyboardInterrupt`` raised by the call in its worker is Crashed too (it does not
+    propagate: it did not happen in this process).
+
+    Cancellation: ``cancel(key)``, a cancelled enclosing scope, or leaving `start()` by an
+    exception decides the State (Cancelled) at once and **kills** the worker process running the
+    call (``kill_on_cancel=True``), so a cancelled or timed-out call really stops; its slot is
+    free again once the process is reaped. A queued call never starts.
+    """
+
+    def __init__(self, max_workers: int | None = None, **core_options: Any) -> None:
+        check_limit("max_workers", max_workers, 1)
+        super().__init__(**core_options)
+        self.max_workers = max_workers
+        self._context: Any = None  # trio_parallel.WorkerContext during a run
+        self._leave_context: Callable[[], None] | None = None
+
+    @property
+    def concurrency_type(self) -> TaskConcurrencyType:
+        return TaskConcurrencyType.PARALLEL
+
+    @property
+    def workers(self) -> int:
+        """The effective worker count: ``max_workers``, or ``os.cpu_count()`` when None."""
+        return (os.cpu_count() or 1) if self.max_workers is None else self.max_workers
+
+    def _options(self) -> dict[str, Any]:
+        return {"max_workers": self.max_workers}
+
+    def _worker_limit(self) -> int:
+        return self.workers
+
+    async def _open(self, nursery: trio.Nursery) -> None:
+        await super()._open(nursery)
+        self._context, self._leave_context = await hold_open(
+            nursery, _trio_parallel().open_worker_context()
+        )
+
+    def _close(self) -> None:
+        super()._close()
+        if self._leave_context is not None:
+            self._leave_context()
+            self._leave_context = None
+        self._context = None
+
+    async def _run_remotely(self, call: PickledCall) -> Any:
+        context = self._context
+        assert context is not None
+        try:
+            return await context.run_sync(
+                run_pickled, call.payload, kill_on_cancel=True, limiter=self._thread_limiter
+            )
+        except _trio_parallel().BrokenWorkerError as exc:
+            return Crashed(exc, message=f"the worker process running {call.name} died")

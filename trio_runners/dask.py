@@ -1,0 +1,383 @@
+"""DaskTaskRunner: calls run on a Dask cluster (``distributed``), driven from Trio.
+
+Needs the ``dask`` extra: ``pip install 'trio-runners[dask]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import importlib
+import math
+import re
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, final
+
+import outcome
+import trio
+
+from ._base import TaskConcurrencyType
+from ._remote import PickledCall, RemoteTaskRunner, hold_open, run_pickled
+from ._states import Crashed
+
+try:
+    import distributed
+    from distributed.client import FutureCancelledError
+    from distributed.scheduler import KilledWorker
+except ImportError as exc:  # pragma: no cover
+    raise ImportError("DaskTaskRunner needs distributed: pip install 'trio-runners[dask]'") from exc
+
+__all__ = ["DaskTaskRunner"]
+
+_UNSAFE_KEY_CHARACTERS = re.compile(r"[^\w.]+")
+
+
+def _resolve_cluster_class(cluster_class: type | str | None) -> Callable[..., Any]:
+    if cluster_class is None:
+        local: Callable[..., Any] = distributed.LocalCluster
+        return local
+    if isinstance(cluster_class, str):
+        module_name, _, attribute = cluster_class.rpartition(".")
+        if not module_name:
+            raise ValueError(
+                f"cluster_class {cluster_class!r} must be a dotted path like "
+                "'distributed.LocalCluster'"
+            )
+        resolved: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
+        return resolved
+    return cluster_class
+
+
+class _Crash:
+    """Marker: the Dask machinery, not the call, ended the call (carries the exception)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+async def _gather(client: Any, future: Any) -> outcome.Outcome[Any] | _Crash:
+    """Runs on the client's event loop: the call's result, its exception, or a crash. The
+    future is released afterwards."""
+    try:
+        return outcome.Value(await client.gather(future, asynchronous=True))
+    except (FutureCancelledError, KilledWorker) as exc:
+        return _Crash(exc)
+    except Exception as exc:
+        return outcome.Error(exc)
+    finally:
+        future.release()
+
+
+async def _gather_many(client: Any, futures: list[Any]) -> list[outcome.Outcome[Any] | _Crash]:
+    """Runs on the client's event loop: fetch the results of finished futures in one batch.
+
+    If the batch fails (a worker holding a result died, say), each future is fetched alone so
+    that every call gets its own answer.
+    """
+    try:
+        values = await client.gather(futures, asynchronous=True)
+    except (Exception, FutureCancelledError):  # the latter is an asyncio.CancelledError
+        return [await _gather(client, future) for future in futures]
+    for future in futures:
+        future.release()
+    return [outcome.Value(value) for value in values]
+
+
+@final
+class _Fetch:
+    """One finished future waiting for its result to be fetched by the batch fetcher."""
+
+    __slots__ = ("done", "future", "result")
+
+    def __init__(self, future: Any) -> None:
+        self.future = future
+        self.done = trio.Event()
+        self.result: outcome.Outcome[Any] | _Crash | None = None
+
+
+@final
+class DaskTaskRunner(RemoteTaskRunner):
+    """Runs calls on a Dask cluster through a `distributed.Client`.
+
+    Args:
+      address: the address of a running Dask scheduler (e.g. ``"tcp://127.0.0.1:8786"``).
+        ``start()`` connects a client to it and, on exit, closes only that client.
+      cluster_class: with no ``address``, the cluster ``start()`` creates: a class or a dotted
+        import string (``"dask_jobqueue.SLURMCluster"``). Default: `distributed.LocalCluster`.
+        The runner closes the cluster it created when ``start()`` exits.
+      cluster_kwargs: keyword arguments for ``cluster_class``.
+      adapt_kwargs: if given, ``cluster.adapt(**adapt_kwargs)`` is called on the new cluster.
+      client_kwargs: keyword arguments for `distributed.Client` (``set_as_default`` is False
+        unless given).
+      core_options: passed on to `BaseTaskRunner` (the options every runner has, such as
+        ``instruments`` where the core provides them).
+
+    Dask's client has its own event loop in its own thread. The runner uses a synchronous
+    client, created and closed in a worker thread, so the Trio loop never blocks on it. Each
+    call is pickled with cloudpickle at `submit` (a call that cannot be pickled is refused with
+    `TypeError`; see docs/runners/dask.md for which modules travel by value) and sent with
+    ``client.submit(..., pure=False)``; trio-runners must be importable on the workers. The
+    result is gathered by a coroutine on the client's loop whose completion reaches Trio through
+    a done-callback and ``TrioToken.run_sync_soon`` (no polling). Each Dask future is released
+    as soon as its State is recorded, so a long run does not accumulate results on the cluster.
+    An async callable runs under its own ``trio.run`` on the worker.
+
+    States: value -> Completed; an exception from the call -> Failed. A worker that dies
+    mid-call: the scheduler reruns the call on another worker (up to
+    ``distributed.scheduler.allowed-failures`` times, default 3), so the call usually ends
+    Completed -- calls must tolerate running more than once. When the scheduler gives up
+    (`distributed.scheduler.KilledWorker`), or the future is cancelled by Dask (e.g. the
+    scheduler connection is lost), the call ends Crashed.
+
+    Cancellation: ``cancel(key)``, a cancelled enclosing scope, or leaving `start()` by an
+    exception decides the State (Cancelled) at once and cancels the Dask future. A call that
+    has not started on a worker never starts. A call already running on a worker **cannot be
+    interrupted** (Dask runs it in a worker thread): it runs to its end on the worker and its
+    result is discarded.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        cluster_class: type | str | None = None,
+        cluster_kwargs: dict[str, Any] | None = None,
+        adapt_kwargs: dict[str, Any] | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+        **core_options: Any,
+    ) -> None:
+        if address is not None and not isinstance(address, str):
+            raise TypeError(f"address must be a str or None, not {type(address).__name__}")
+        if address is not None and (cluster_class, cluster_kwargs, adapt_kwargs) != (
+            None,
+            None,
+            None,
+        ):
+            raise ValueError(
+                "address connects to an existing cluster: cluster_class, cluster_kwargs and "
+                "adapt_kwargs are only for a cluster the runner creates"
+            )
+        super().__init__(**core_options)
+        self.address = address
+        self.cluster_class = cluster_class
+        self.cluster_kwargs = dict(cluster_kwargs) if cluster_kwargs is not None else None
+        self.adapt_kwargs = dict(adapt_kwargs) if adapt_kwargs is not None else None
+        self.client_kwargs = dict(client_kwargs) if client_kwargs is not None else None
+        self._client: Any = None
+        self._cluster: Any = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._disconnect: Callable[[], None] | None = None
+        self._fetches: trio.MemorySendChannel[_Fetch] | None = None
+        self._run_id = ""
+        self._submitted = 0
+        self._soon: list[Callable[[], None]] = []
+        self._soon_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def concurrency_type(self) -> TaskConcurrencyType:
+        return TaskConcurrencyType.PARALLEL
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "cluster_class": self.cluster_class,
+            "cluster_kwargs": self.cluster_kwargs,
+            "adapt_kwargs": self.adapt_kwargs,
+            "client_kwargs": self.client_kwargs,
+        }
+
+    def __hash__(self) -> int:
+        cluster_class = self.cluster_class
+        if isinstance(cluster_class, type):
+            cluster_class = f"{cluster_class.__module__}.{cluster_class.__qualname__}"
+        return hash((type(self), self.address, cluster_class))
+
+    @property
+    def client(self) -> Any:
+        """The run's `distributed.Client` (None outside a run)."""
+        return self._client
+
+    @property
+    def cluster(self) -> Any:
+        """The cluster this run created (None outside a run, or with ``address``)."""
+        return self._cluster
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def _open(self, nursery: trio.Nursery) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self._run_id = uuid.uuid4().hex[:12]
+        self._submitted = 0
+        self._client, self._disconnect = await hold_open(nursery, self._connect())
+        send, receive = trio.open_memory_channel[_Fetch](math.inf)
+        self._fetches = send
+        nursery.start_soon(self._fetch_results, receive)
+
+    def _close(self) -> None:
+        if self._fetches is not None:
+            self._fetches.close()
+            self._fetches = None
+        if self._disconnect is not None:
+            self._disconnect()
+            self._disconnect = None
+
+    async def _fetch_results(self, receive: trio.MemoryReceiveChannel[_Fetch]) -> None:
+        """Fetch the results of finished calls in batches, one batch at a time: every call
+        that finished while the previous batch travelled shares the next ``gather`` (as a raw
+        ``client.gather`` of many futures does). One batch at a time costs the least CPU."""
+        async with receive:
+            async for first in receive:
+                batch = [first]
+                while True:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                results: list[outcome.Outcome[Any] | _Crash]
+                try:
+                    results = await self._on_client_loop(
+                        _gather_many(self._client, [fetch.future for fetch in batch])
+                    )
+                except Exception as exc:  # the client itself failed: these calls are lost
+                    results = [_Crash(exc)] * len(batch)
+                for fetch, result in zip(batch, results, strict=True):
+                    fetch.result = result
+                    fetch.done.set()
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[Any]:
+        """Create (or reach) the cluster and a client in worker threads; close what we made."""
+        cluster = None
+        if self.address is None:
+            factory = _resolve_cluster_class(self.cluster_class)
+            cluster = await trio.to_thread.run_sync(
+                functools.partial(factory, **(self.cluster_kwargs or {}))
+            )
+        try:
+            if cluster is not None and self.adapt_kwargs is not None:
+                await trio.to_thread.run_sync(functools.partial(cluster.adapt, **self.adapt_kwargs))
+            client_kwargs = {"set_as_default": False, **(self.client_kwargs or {})}
+            client = await trio.to_thread.run_sync(
+                functools.partial(
+                    distributed.Client,
+                    cluster if cluster is not None else self.address,
+                    **client_kwargs,
+                )
+            )
+            self._cluster = cluster
+            try:
+                yield client
+            finally:
+                self._client = None
+                self._cluster = None
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(client.close)
+        finally:
+            if cluster is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(cluster.close)
+
+    # ------------------------------------------------------------------ execution
+
+    async def _run_remotely(self, call: PickledCall) -> Any:
+        client = self._client
+        token = self._token
+        assert client is not None
+        assert token is not None
+        self._submitted += 1
+        name = _UNSAFE_KEY_CHARACTERS.sub("_", call.name)[:64] or "call"
+        key = f"{name}-{self._run_id}-{self._submitted}"
+        done = trio.Event()
+        handle: dict[str, Any] = {}
+
+        def wake(_: Any = None) -> None:
+            # Runs in Dask's callback thread (or the client's loop thread). If the Trio run is
+            # over, nobody is waiting any more.
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(done.set)
+
+        def submit() -> None:
+            # Runs on the client's loop thread: submitting there, and registering the
+            # done-callback there, costs no cross-thread wake-up.
+            try:
+                future = handle["future"] = client.submit(
+                    run_pickled, call.payload, pure=False, key=key
+                )
+                future.add_done_callback(wake)
+            except Exception as exc:
+                handle["error"] = exc
+                wake()
+
+        async def cancel() -> None:
+            # Runs on the client's loop thread, after submit() (callbacks run in order).
+            future = handle.get("future")
+            if future is not None:
+                await client.cancel([future], asynchronous=True)
+                future.release()
+
+        finished = False
+        try:
+            self._on_loop_soon(client, submit)
+            await done.wait()
+            if "error" in handle:
+                return Crashed(handle["error"], message=f"Dask refused {call.name}")
+            future = handle["future"]
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if future.status == "finished" and self._fetches is not None:
+                fetch = _Fetch(future)
+                self._fetches.send_nowait(fetch)
+                await fetch.done.wait()
+                result = fetch.result
+            else:  # error, cancelled, lost: the client already holds the reason
+                result = await self._on_client_loop(_gather(client, future))
+            finished = True
+        finally:
+            if not finished:  # cancelled (or the runner failed): the call is no longer wanted
+                client.loop.add_callback(cancel)
+        if isinstance(result, _Crash):
+            return Crashed(result.exc, message=f"Dask could not run {call.name}: {result.exc!r}")
+        assert result is not None
+        return result.unwrap()
+
+    def _on_loop_soon(self, client: Any, function: Callable[[], None]) -> None:
+        """Run ``function`` on the client's loop thread soon, in order. Functions queued while
+        the loop has not yet run the previous ones share one wake-up of the loop (each wake-up
+        from another thread costs a system call and a GIL hand-off)."""
+        with self._soon_lock:
+            self._soon.append(function)
+            wake = len(self._soon) == 1
+        if wake:
+            client.loop.add_callback(self._run_soon)
+
+    def _run_soon(self) -> None:
+        with self._soon_lock:
+            functions, self._soon = self._soon, []
+        for function in functions:
+            function()
+
+    async def _on_client_loop(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coroutine`` on the Dask client's event loop; wake this task when it is done."""
+        token = self._token
+        assert token is not None
+        done = trio.Event()
+
+        def wake(_: concurrent.futures.Future[Any]) -> None:
+            # Called in the client's loop thread.
+            # If the Trio run is over, nobody is waiting any more.
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(done.set)
+
+        handle = asyncio.run_coroutine_threadsafe(coroutine, self._client.loop.asyncio_loop)
+        handle.add_done_callback(wake)
+        try:
+            await done.wait()
+        except BaseException:
+            handle.cancel()
+            raise
+        return handle.result()
