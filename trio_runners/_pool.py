@@ -102,13 +102,27 @@ class PoolTaskRunner(BaseTaskRunner):
         assert self._nursery is not None
         nursery = self._nursery
         async with receive:
-            async for record in receive:
+            while True:
+                # A burst of queued calls is admitted without a trip through the scheduler per
+                # call; the dispatcher blocks (a checkpoint) only when a call or slot is missing.
+                try:
+                    record = receive.receive_nowait()
+                except trio.WouldBlock:
+                    try:
+                        record = await receive.receive()
+                    except trio.EndOfChannel:
+                        return
+                except trio.EndOfChannel:
+                    return
                 if record.state is not None:  # cancelled while queued: never starts
                     continue
-                await slots.acquire()
-                if record.state is not None:  # cancelled while waiting for a slot
-                    slots.release()
-                    continue
+                try:
+                    slots.acquire_nowait()
+                except trio.WouldBlock:
+                    await slots.acquire()
+                    if record.state is not None:  # cancelled while waiting for a slot
+                        slots.release()
+                        continue
                 if self._hooks:
                     self._instruments.emit("admitted", self, record.key)
                 nursery.start_soon(self._execute_in_slot, record, slots)
