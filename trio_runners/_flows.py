@@ -11,7 +11,7 @@ import trio
 
 from ._base import BaseTaskRunner, is_async_callable
 from ._concurrent import ConcurrentTaskRunner
-from ._flow_run import FlowRun, FlowRunFailed, current_flow_run
+from ._flow_run import FlowRun, FlowRunFailed, SubmissionPump, current_flow_run
 from ._futures import TaskFuture, on_trio_thread
 from ._states import Completed, Failed, State
 from ._tasks import _futures_in, resolve_futures
@@ -139,12 +139,24 @@ class Flow(Generic[P, R]):
         error: Exception | None = None
         try:
             with scope:
-                async with runner.start():
+                async with runner.start(), trio.open_nursery() as nursery:
                     token = current_flow_run.set(flow_run)
+                    pump = None
+                    if getattr(runner, "max_pending", None) is None:
+                        # (with max_pending, the body's submissions keep their backpressure)
+                        pump = flow_run.pump = SubmissionPump(runner, flow_run.token)
+                        nursery.start_soon(pump.run)
                     try:
-                        value = await self._resolve(await self._body(args, kwargs))
+                        try:
+                            body_value = await self._body(args, kwargs)
+                        finally:
+                            if pump is not None:
+                                pump.close()  # the pump submits what it holds, then returns
+                        value = await self._resolve(body_value)
                     except Exception as exc:
                         error = exc
+                        if pump is not None:
+                            await pump.wait_closed()
                         runner.cancel_all()
                     finally:
                         current_flow_run.reset(token)

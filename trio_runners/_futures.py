@@ -15,7 +15,7 @@ from uuid import UUID
 import trio
 
 from ._base import BaseTaskRunner
-from ._states import State
+from ._states import Cancelled, State
 
 if TYPE_CHECKING:
     from ._flow_run import FlowRun
@@ -57,10 +57,28 @@ class TaskFuture:
     State) counts as looking at the task run: a flow only reports the failures it was not shown.
     """
 
-    __slots__ = ("_flow_run", "_observed", "finished_at", "key", "name", "started_at", "task_name")
+    __slots__ = (
+        "_flow_run",
+        "_observed",
+        "_on_submit",
+        "_pending",
+        "_settled",
+        "finished_at",
+        "key",
+        "name",
+        "started_at",
+        "task_name",
+    )
 
-    def __init__(self, flow_run: FlowRun, key: UUID, name: str, task_name: str) -> None:
+    def __init__(
+        self, flow_run: FlowRun, key: UUID, name: str, task_name: str, pending: bool = False
+    ) -> None:
         self._flow_run = flow_run
+        #: True while the task run waits in the flow run's `SubmissionPump` (not yet submitted).
+        self._pending = pending
+        self._on_submit: trio.Event | None = None  # made by a waiter while pending
+        #: The State of a task run that never reached the runner (cancelled or refused).
+        self._settled: State[Any] | None = None
         #: The runner key of this task run (a fresh `uuid.uuid4()`).
         self.key = key
         #: The task run's name, ``<task name>-<n>`` (n counts the task's runs in this flow run).
@@ -91,6 +109,9 @@ class TaskFuture:
 
     def _peek(self) -> State[Any] | None:
         # A State is recorded once and never changes, so reading it from another thread is safe.
+        settled = self._settled
+        if settled is not None:
+            return settled
         try:
             return self._flow_run.runner.state(self.key)
         except KeyError:  # released by the runner
@@ -110,12 +131,53 @@ class TaskFuture:
         """Cancel the task run (see `BaseTaskRunner.cancel`); its State becomes Cancelled unless
         it had finished. Returns True if it was unfinished. Not a checkpoint."""
         if on_trio_thread():
-            return self._flow_run.runner.cancel(self.key)
-        return trio.from_thread.run_sync(
-            self._flow_run.runner.cancel, self.key, trio_token=self._flow_run.token
-        )
+            return self._cancel()
+        return trio.from_thread.run_sync(self._cancel, trio_token=self._flow_run.token)
+
+    def _cancel(self) -> bool:
+        if self._pending:  # never submitted: it never will be
+            self._settle(Cancelled("cancelled by TaskFuture.cancel() before it was submitted"))
+            return True
+        if self._settled is not None:
+            return False
+        return self._flow_run.runner.cancel(self.key)
+
+    # -- the submission pump (Trio thread)
+    def _submitted(self) -> None:
+        """The pump is done with this task run: it is the runner's now (or settled)."""
+        self._pending = False
+        event = self._on_submit
+        if event is not None:
+            self._on_submit = None
+            event.set()
+
+    def _settle(self, state: State[Any]) -> None:
+        """End a task run that never reached the runner."""
+        if self._settled is None:
+            self._settled = state
+        self._submitted()
+
+    async def _until_submitted(self) -> None:
+        """Wait until the pump has handed this task run to the runner (lending the caller's
+        worker slot back, as a wait on the runner does)."""
+        event = self._on_submit
+        if event is None:
+            event = self._on_submit = trio.Event()
+        async with self._flow_run.runner._slot_lent():
+            await event.wait()
 
     async def _wait_state(self, timeout: float | None = None) -> State[Any] | None:
+        if self._pending:
+            deadline = math.inf if timeout is None else trio.current_time() + timeout
+            with trio.move_on_at(deadline):
+                await self._until_submitted()
+            if self._pending:
+                return None
+            if timeout is not None:
+                timeout = max(0.0, deadline - trio.current_time())
+        if self._settled is not None:
+            await trio.lowlevel.checkpoint()
+            return self._settled
         # runner.wait lends the caller's worker slot when called from one of the runner's calls.
         return await self._flow_run.runner.wait(self.key, timeout)
 
@@ -278,13 +340,13 @@ class _AsCompleted:
             await trio.lowlevel.checkpoint()
             raise StopAsyncIteration
         runner = next(iter(self._futures.values()))._flow_run.runner
-        if self._states is None:
-            self._states = runner.as_completed(self._futures)
+        if self._deadline is None:
             self._deadline = (
                 math.inf if self._timeout is None else trio.current_time() + self._timeout
             )
-        assert self._deadline is not None
         with trio.move_on_at(self._deadline):
+            if self._states is None:
+                await self._listen(runner)
             if not self._stash:
                 await self._receive(runner)
         if not self._stash:
@@ -294,6 +356,19 @@ class _AsCompleted:
         self._remaining -= 1
         await trio.lowlevel.checkpoint()
         return self._futures[key]
+
+    async def _listen(self, runner: BaseTaskRunner) -> None:
+        # Task runs still in the submission pump are not the runner's yet: wait for them first.
+        for future in self._futures.values():
+            if future._pending:
+                await future._until_submitted()
+        keys = []
+        for key, future in self._futures.items():
+            if future._settled is not None:  # never reached the runner
+                self._stash.append((key, future._settled))
+            else:
+                keys.append(key)
+        self._states = runner.as_completed(keys)
 
     async def _receive(self, runner: BaseTaskRunner) -> None:
         # The runner's as_completed lends a worker slot back while it waits inside a call.

@@ -10,8 +10,14 @@ from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 import trio
 
-from ._base import is_async_callable
-from ._flow_run import FlowRun, TaskTimeout, UpstreamFailed, current_flow_run
+from ._base import current_call, is_async_callable
+from ._flow_run import (
+    FlowRun,
+    SubmissionPump,
+    TaskTimeout,
+    UpstreamFailed,
+    current_flow_run,
+)
 from ._futures import TaskFuture, on_trio_thread
 from ._states import State
 
@@ -142,6 +148,9 @@ class Task(Generic[P, R]):
         waits = list(wait_for) if wait_for is not None else []
         if on_trio_thread():
             return self._submit(flow_run, args, kwargs, waits)
+        pump = _pump_for(flow_run)
+        if pump is not None:
+            return self._put(pump, flow_run, args, kwargs, waits)
         return trio.from_thread.run(
             self._submit, flow_run, args, kwargs, waits, trio_token=flow_run.token
         )
@@ -165,6 +174,9 @@ class Task(Generic[P, R]):
         waits = list(wait_for) if wait_for is not None else []
         if on_trio_thread():
             return self._map(flow_run, rows, kwargs, waits)
+        pump = _pump_for(flow_run)
+        if pump is not None:
+            return [self._put(pump, flow_run, row, kwargs, waits) for row in rows]
         return trio.from_thread.run(
             self._map, flow_run, rows, kwargs, waits, trio_token=flow_run.token
         )
@@ -191,6 +203,31 @@ class Task(Generic[P, R]):
         await trio.lowlevel.checkpoint()
         return futures
 
+    def _prepare(
+        self,
+        flow_run: FlowRun,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        waits: list[TaskFuture],
+        pending: bool,
+    ) -> _TaskRunCall:
+        """The call for one task run, with its future (any thread)."""
+        upstreams: list[TaskFuture] = []
+        if args or kwargs:
+            _futures_in((args, kwargs), upstreams)
+        if waits:
+            for future in waits:
+                if not isinstance(future, TaskFuture):
+                    raise TypeError(
+                        f"wait_for takes TaskFuture objects, not {type(future).__name__}"
+                    )
+            upstreams.extend(waits)
+        if upstreams:
+            upstreams = list(dict.fromkeys(upstreams))
+        key = uuid.uuid4()
+        future = TaskFuture(flow_run, key, flow_run.next_name(self.name), self.name, pending)
+        return _TaskRunCall(self, flow_run, future, args, kwargs, upstreams)
+
     async def _submit(
         self,
         flow_run: FlowRun,
@@ -198,18 +235,39 @@ class Task(Generic[P, R]):
         kwargs: dict[str, Any],
         waits: list[TaskFuture],
     ) -> TaskFuture:
-        upstreams: list[TaskFuture] = []
-        _futures_in((args, kwargs), upstreams)
-        for future in waits:
-            if not isinstance(future, TaskFuture):
-                raise TypeError(f"wait_for takes TaskFuture objects, not {type(future).__name__}")
-        upstreams.extend(waits)
-        key = uuid.uuid4()
-        future = TaskFuture(flow_run, key, flow_run.next_name(self.name), self.name)
+        call = self._prepare(flow_run, args, kwargs, waits, pending=False)
+        future = call.future
         flow_run.futures.append(future)
-        call = _TaskRunCall(self, flow_run, future, args, kwargs, list(dict.fromkeys(upstreams)))
-        await flow_run.runner.submit(key, call)
+        await flow_run.runner.submit(future.key, call)
         return future
+
+    def _put(
+        self,
+        pump: SubmissionPump,
+        flow_run: FlowRun,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        waits: list[TaskFuture],
+    ) -> TaskFuture:
+        """From the body's thread: hand the task run to the pump without waiting for it."""
+        call = self._prepare(flow_run, args, kwargs, waits, pending=True)
+        future = call.future
+        pump.put(future, call)
+        flow_run.futures.append(future)
+        return future
+
+
+def _pump_for(flow_run: FlowRun) -> SubmissionPump | None:
+    """The flow run's submission pump, if this worker thread may use it: the body's thread
+    (and threads it started), not a task run's thread. A task run must not end while a task
+    run it submitted is still queued, so those submit with a round trip to the Trio thread."""
+    pump = flow_run.pump
+    if pump is None:
+        return None
+    current = current_call.get()
+    if current is not None and current[0] is flow_run.runner:
+        return None
+    return pump
 
 
 def _run_task_fn(task: Task[..., Any], /, *args: Any, **kwargs: Any) -> Any:
