@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
@@ -312,7 +311,8 @@ class _TaskRunCall:
     async def __call__(self) -> Any:
         token = current_flow_run.set(self.flow_run)
         try:
-            await self._wait_for_upstreams()
+            if self.upstreams:
+                await self._wait_for_upstreams()
             args = resolve_futures(self.args)
             kwargs = resolve_futures(self.kwargs)
             self.future.started_at = trio.current_time()
@@ -357,7 +357,9 @@ class _TaskRunCall:
         run = _run_async_task_fn if task.is_async else _run_task_fn
         call = functools.partial(run, task, *args, **kwargs)
         timeout = task.timeout_seconds
-        with trio.move_on_after(math.inf if timeout is None else timeout):
+        if timeout is None:  # (no cancel scope, no clock reading)
+            return await self.flow_run.runner._invoke(call)
+        with trio.move_on_after(timeout):
             return await self.flow_run.runner._invoke(call)
         raise TaskTimeout(f"task run {self.future.name!r} timed out after {timeout} s")
 
