@@ -135,10 +135,14 @@ class Task(Generic[P, R]):
         results before the task starts; ``wait_for`` futures are waited for without passing data.
         If one of them ends other than Completed the task does not run and ends Failed with
         `UpstreamFailed`. On the Trio thread this returns an awaitable (a checkpoint; for the
-        sequential runner it returns once the task run has finished). From a worker thread it
-        blocks until the runner accepted the task run. If the submitter is cancelled before the
-        runner accepted the task run, the task run ends Cancelled and the cancellation
-        propagates (`BaseTaskRunner.submit`).
+        sequential runner it returns once the task run has finished). From a task run's worker
+        thread it blocks until the runner accepted the task run. From the body of a sync flow
+        it returns at once: the flow run's submission pump hands the task runs to the runner
+        one by one, in the order the body made them (with ``max_pending`` set, the body blocks
+        as a task run's thread does, keeping the backpressure). A task run the pump has not
+        handed over yet can be waited on and cancelled like any other; one the runner refuses
+        ends Crashed. If the submitter is cancelled before the runner accepted the task run,
+        the task run ends Cancelled and the cancellation propagates (`BaseTaskRunner.submit`).
 
         Raises:
           RuntimeError: not inside a flow.
