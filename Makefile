@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install-dev lint typecheck pytest properties thorough docs serve-docs bench bench-parallel clean
+.PHONY: demo test install-dev lint typecheck pytest properties thorough docs serve-docs bench bench-quick bench-parallel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +52,12 @@ docs: install-dev
 serve-docs: install-dev
 	$(BIN)/mkdocs serve
 
+# The benchmark suite in --quick mode keeps it working (no figure is asserted).
+bench-quick: install-dev
+	$(BIN)/python -m benchmarks --quick --no-plots --results $(VENV)/benchmarks-quick
+
 # pytest last, so its summary closes the output.
-test: lint typecheck docs pytest
+test: lint typecheck docs bench-quick pytest
 
 bench: install-dev
 	$(BIN)/python -m benchmarks

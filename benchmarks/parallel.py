@@ -70,12 +70,35 @@ def runner_sleeps() -> None:
     trio.run(main)
 
 
-def bench_threads(repeat: int) -> None:
+Row = dict[str, Any]
+
+
+def row(workload: str, runner: str, n: int, seconds: float, ratio: float, of: str) -> Row:
+    """A row of the standing benchmark's table (see benchmarks/run.py)."""
+    return {
+        "workload": workload,
+        "runner": runner,
+        "n": n,
+        "seconds": seconds,
+        "us_per_call": seconds / n * 1e6,
+        "ratio": ratio,
+        "ratio_of": of,
+    }
+
+
+def bench_threads(repeat: int) -> list[Row]:
     executor, runner = best_of(repeat, executor_sleeps, runner_sleeps)
     print(f"(a) threads: {SLEEPS} x sleep({SLEEP}) on {THREADS} workers (ideal 0.100 s)")
     print(f"    ThreadPoolExecutor     {executor:.3f} s")
     print(f"    ThreadPoolTaskRunner   {runner:.3f} s")
     print(f"    ratio runner/executor  {runner / executor:.2f}x")
+    name = f"(a) {SLEEPS} x time.sleep({SLEEP}), {THREADS} workers (ideal 0.1 s)"
+    return [
+        row(name, f"ThreadPoolExecutor({THREADS})", SLEEPS, executor, 1.0, "executor"),
+        row(
+            name, f"ThreadPoolTaskRunner({THREADS})", SLEEPS, runner, runner / executor, "executor"
+        ),
+    ]
 
 
 # ---------------------------------------------------------------------- (b) processes
@@ -135,7 +158,7 @@ def process_warm(timings: list[float]) -> Callable[[], None]:
     return run
 
 
-def bench_processes(repeat: int) -> None:
+def bench_processes(repeat: int) -> list[Row]:
     warm: list[float] = []
     serial, executor, cold, _ = best_of(
         repeat, serial_cpu, executor_cpu, process_cold, process_warm(warm)
@@ -146,6 +169,15 @@ def bench_processes(repeat: int) -> None:
     print(f"    ProcessPoolExecutor    {executor:.3f} s   speed-up {serial / executor:.2f}x (peer)")
     print(f"    ProcessPool cold       {cold:.3f} s   speed-up {serial / cold:.2f}x")
     print(f"    ProcessPool warm       {min(warm):.3f} s   speed-up {serial / min(warm):.2f}x")
+    name = f"(b) {CPU_CALLS} CPU-bound calls, {workers} workers (target: serial/runner >= 1.8)"
+    return [
+        row(name, "serial", CPU_CALLS, serial, 1.0, "serial"),
+        row(name, "ProcessPoolExecutor", CPU_CALLS, executor, executor / serial, "serial"),
+        row(name, "ProcessPoolTaskRunner, cold", CPU_CALLS, cold, cold / serial, "serial"),
+        row(
+            name, "ProcessPoolTaskRunner, warm", CPU_CALLS, min(warm), min(warm) / serial, "serial"
+        ),
+    ]
 
 
 # ---------------------------------------------------------------------- (c) dask
@@ -157,7 +189,7 @@ def inc(x: int) -> int:
     return x + 1
 
 
-def bench_dask(repeat: int) -> None:
+def bench_dask(repeat: int) -> list[Row]:
     import distributed
 
     from trio_runners.dask import DaskTaskRunner
@@ -220,6 +252,36 @@ def bench_dask(repeat: int) -> None:
     )
     print(f"    ratio runner/raw       {runner_time / raw_time:.2f}x")
     print(f"    ratio runner/streaming {runner_time / streaming_time:.2f}x")
+    name = f"(c) {DASK_CALLS} trivial calls, 2-process LocalCluster (target <= 1.2x raw)"
+    return [
+        row(name, "raw client.submit + gather", DASK_CALLS, raw_time, 1.0, "raw"),
+        row(
+            name,
+            "raw as_completed(with_results)",
+            DASK_CALLS,
+            streaming_time,
+            streaming_time / raw_time,
+            "raw",
+        ),
+        row(name, "DaskTaskRunner", DASK_CALLS, runner_time, runner_time / raw_time, "raw"),
+    ]
+
+
+def suite(quick: bool) -> list[Row]:
+    """Workload 4 of ``python -m benchmarks``: every parallel runner against its peer."""
+    global CPU_WORK, DASK_CALLS
+    if quick:  # smaller work, same shape: keeps --quick under a minute
+        CPU_WORK, DASK_CALLS = 1_000_000, 200
+    repeat = 1 if quick else 3
+    rows = bench_threads(repeat)
+    rows += bench_processes(repeat)
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        print("(c) dask: skipped (pip install 'trio-runners[dask]')")
+    else:
+        rows += bench_dask(repeat)
+    return rows
 
 
 def main() -> None:

@@ -239,13 +239,18 @@ def bench_memory(sizes: list[int]) -> list[Row]:
 
 
 def markdown(rows: list[Row]) -> str:
-    lines = ["| workload | runner | N | µs per call | ratio |", "|---|---|---:|---:|---:|"]
+    lines = [
+        "| workload | runner | N | µs per call (or time) | ratio |",
+        "|---|---|---:|---:|---:|",
+    ]
     for row in rows:
         if "peak_bytes" in row:
             figure = f"{row['peak_bytes'] / 2**20:.1f} MiB peak"
             ratio = f"{row['ratio_to_smallest_n']:.2f}x smallest N"
         else:
             figure = f"{row['us_per_call']:.1f}"
+            if "seconds" in row:
+                figure = f"{row['seconds']:.3f} s"
             if "ratio_to_trio_floor" in row:
                 ratio = f"{row['ratio_to_trio_floor']:.2f}x floor"
             elif "ratio" in row:
@@ -311,13 +316,23 @@ def machine() -> dict[str, Any]:
     }
 
 
-EXTRA_SUITES: list[Callable[[bool], list[Row]]] = []
+def parallel_suite(quick: bool) -> list[Row]:
+    """Workload 4: the thread, process and Dask runners against their peers."""
+    from benchmarks import parallel
+
+    return parallel.suite(quick)
+
+
+EXTRA_SUITES: list[Callable[[bool], list[Row]]] = [parallel_suite]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: under a minute")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="where latest.json and latest.md go"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         trivial_sizes, flow_sizes, memory_sizes, repeat = (
@@ -341,10 +356,10 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.perf_counter() - started,
         "rows": rows,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(rows)
-    (RESULTS / "latest.md").write_text(table)
+    (args.results / "latest.md").write_text(table)
     print(table)
     if not args.no_plots:
         for path in plot(rows):
