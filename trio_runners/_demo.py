@@ -67,12 +67,12 @@ def make_runner(name: str) -> BaseTaskRunner:
 
 @task
 def say_hello(name: str) -> None:
-    print(f"hello {name}")
+    print(f"hello {name}\n", end="")  # one write: lines from threads never interleave
 
 
 @task
 def say_goodbye(name: str) -> None:
-    print(f"goodbye {name}")
+    print(f"goodbye {name}\n", end="")
 
 
 @flow
