@@ -342,3 +342,22 @@ async def test_call_marked_runs_on_loop_is_not_shipped_but_its_work_is(
         here, there = (await wait_state(runner, "k")).result()
     assert here == os.getpid()
     assert there != os.getpid()
+
+
+def _increment(x: int) -> int:
+    return x + 1
+
+
+async def test_instruments_see_every_lifecycle_event_and_the_trace_checks(
+    local_cluster: Any,
+) -> None:
+    from trio_runners.testing import TraceRecorder, check_trace
+
+    recorder = TraceRecorder()
+    runner = DaskTaskRunner(address=local_cluster.scheduler_address, instruments=[recorder])
+    async with runner.start():
+        for i in range(4):
+            await runner.submit(i, functools.partial(_increment, i))
+    kinds = [e["event"] for e in recorder.events if e["key"] == 0]
+    assert kinds == ["submitted", "admitted", "started", "finished"]
+    check_trace(recorder.events)
