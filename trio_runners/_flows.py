@@ -19,6 +19,16 @@ from ._tasks import _futures_in, resolve_futures
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
+
+def _add_note(error: BaseException, note: str) -> None:
+    """``error.add_note(note)``, also on Python 3.10 (where the exceptiongroup backport shows
+    ``__notes__`` in tracebacks)."""
+    if sys.version_info >= (3, 11):
+        error.add_note(note)
+    else:  # pragma: no cover
+        error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
+
+
 __all__ = ["Flow", "flow"]
 
 P = ParamSpec("P")
@@ -178,8 +188,10 @@ class Flow(Generic[P, R]):
                 self.name, [f.name for f, _ in unseen], [_as_exception(s) for _, s in unseen]
             )
         elif error is not None and unseen:
-            error.add_note(
-                "task runs that failed unseen: " + ", ".join(f"{f.name} ({s!r})" for f, s in unseen)
+            _add_note(
+                error,
+                "task runs that failed unseen: "
+                + ", ".join(f"{f.name} ({s!r})" for f, s in unseen),
             )
         state: State[Any] = (
             Completed(value) if error is None else Failed(error, f"flow run {self.name!r} failed")
