@@ -262,41 +262,42 @@ def markdown(rows: list[Row]) -> str:
 
 
 def plot(rows: list[Row]) -> list[Path]:
+    """One log-log plot per figure against N, a line per runner."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     PLOTS.mkdir(parents=True, exist_ok=True)
+    charts = [
+        (
+            "overhead.png",
+            "Per-call overhead of trivial async calls",
+            "µs per call (CPU)",
+            [r for r in rows if r["workload"] == "trivial async calls"],
+            lambda r: r["us_per_call"],
+        ),
+        (
+            "memory.png",
+            "Memory of a streamed run: release keeps it flat",
+            "peak traced memory (MiB)",
+            [r for r in rows if "peak_bytes" in r],
+            lambda r: r["peak_bytes"] / 2**20,
+        ),
+    ]
     written = []
-    trivial_rows = [r for r in rows if r["workload"] == "trivial async calls"]
-    if trivial_rows:
+    for filename, title, ylabel, chart_rows, value in charts:
+        if not chart_rows:
+            continue
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for name in dict.fromkeys(r["runner"] for r in trivial_rows):
-            points = sorted((r["n"], r["us_per_call"]) for r in trivial_rows if r["runner"] == name)
+        for name in dict.fromkeys(r["runner"] for r in chart_rows):
+            points = sorted((r["n"], value(r)) for r in chart_rows if r["runner"] == name)
             ax.plot(*zip(*points, strict=True), marker="o", label=name)
-        ax.set(xscale="log", yscale="log", xlabel="calls (N)", ylabel="µs per call (CPU)")
-        ax.set_title("Per-call overhead of trivial async calls")
+        ax.set(xscale="log", yscale="log", xlabel="calls (N)", ylabel=ylabel, title=title)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        written.append(PLOTS / "overhead.png")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
-    memory_rows = [r for r in rows if "peak_bytes" in r]
-    if memory_rows:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for name in dict.fromkeys(r["runner"] for r in memory_rows):
-            points = sorted(
-                (r["n"], r["peak_bytes"] / 2**20) for r in memory_rows if r["runner"] == name
-            )
-            ax.plot(*zip(*points, strict=True), marker="o", label=name)
-        ax.set(xscale="log", yscale="log", xlabel="calls (N)", ylabel="peak traced memory (MiB)")
-        ax.set_title("Memory of a streamed run: release keeps it flat")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        written.append(PLOTS / "memory.png")
+        written.append(PLOTS / filename)
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)
     return written
