@@ -348,7 +348,8 @@ class _AsCompleted:
             if self._states is None:
                 await self._listen(runner)
             if not self._stash:
-                await self._receive(runner)
+                # The runner's as_completed lends a worker slot back while it waits in a call.
+                self._stash.append(await self._states.__anext__())
         if not self._stash:
             await trio.lowlevel.checkpoint()
             raise TimeoutError(f"{self._remaining} task run(s) unfinished after {self._timeout} s")
@@ -369,10 +370,6 @@ class _AsCompleted:
             else:
                 keys.append(key)
         self._states = runner.as_completed(keys)
-
-    async def _receive(self, runner: BaseTaskRunner) -> None:
-        # The runner's as_completed lends a worker slot back while it waits inside a call.
-        self._stash.append(await self._states.__anext__())
 
     async def aclose(self) -> None:
         """Stop listening early. A checkpoint."""
