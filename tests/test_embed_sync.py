@@ -10,7 +10,7 @@ import gc
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -292,15 +292,37 @@ def test_running_a_started_runner_in_the_background_raises_runtime_error() -> No
         pass  # pragma: no cover
 
 
-def test_the_blocking_handle_refuses_the_trio_thread() -> None:
+def test_the_blocking_handle_used_from_the_trio_thread_says_to_use_the_runner_itself() -> None:
     with run_in_background(ConcurrentTaskRunner()) as background:
+        finished = background.submit("finished", lambda: None)
+        assert background.wait("finished") is not None
+        uses: list[Callable[[], object]] = [
+            lambda: background.submit("inner", lambda: None),
+            lambda: background.wait("finished"),
+            lambda: background.state("finished"),
+            lambda: background.cancel("finished"),
+            lambda: background.as_completed(["finished"]),
+            finished.result,
+        ]
 
-        async def calls_back() -> None:
-            background.submit("inner", lambda: None)
+        async def uses_the_handle() -> list[str]:  # runs on the runner's Trio thread
+            refusals = []
+            for use in uses:
+                try:
+                    use()
+                except RuntimeError as exc:
+                    refusals.append(str(exc))
+            return refusals
 
-        state = background.submit("outer", calls_back).state()
-        assert state.is_failed()
-        assert isinstance(state.exception(), RuntimeError)
+        refusals = background.submit("outer", uses_the_handle).result(timeout=HANG_GUARD)
+    assert len(refusals) == len(uses)
+    for refusal in refusals:
+        assert "own Trio thread" in refusal
+        assert "await runner.submit(key, call)" in refusal
+    # Nothing was disturbed: "inner" was never submitted, "finished" kept its State.
+    assert finished.state().is_completed()
+    with pytest.raises(KeyError):
+        background.state("inner")
 
 
 def test_a_call_that_raises_keyboard_interrupt_raises_it_in_the_host_when_the_block_ends() -> None:

@@ -345,12 +345,20 @@ class BackgroundRunner(Generic[R]):
         """The session, if ``handle`` (this one, or its asyncio face) may use it from here.
 
         Raises:
-          RuntimeError: the block was never entered or has exited.
+          RuntimeError: the block was never entered or has exited, or this is the runner's
+            own Trio thread (a blocking request from there would wait for the loop it blocks).
         """
         session = self._live()
         if session is None:
             done = "has exited" if self._entered else "was never entered"
             raise RuntimeError(f"{handle!r} {done}: use it inside its '{block}' block")
+        if session.on_loop_thread():
+            raise RuntimeError(
+                f"{handle!r} was used from its runner's own Trio thread (inside an async call "
+                "of the runner?), where a request through the handle would deadlock the loop: "
+                "talk to the runner itself there, e.g. 'await runner.submit(key, call)', "
+                "'await runner.wait(key)'"
+            )
         return session
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
