@@ -390,6 +390,18 @@ def test_a_sync_call_waiting_on_the_runner_itself_lends_its_slot_back() -> None:
 # The script of issue 12 (a block entered and never left), with calls that never end.
 UNCLOSED_AT_EXIT = """
 import atexit
+
+submitted = []
+
+
+def report() -> None:
+    # Registered before anything is imported, so it runs after every other exit hook.
+    states = {key: runner.state(key) for key in submitted}
+    print(*(f"{k}={'unfinished' if s is None else s.type.value}" for k, s in states.items()))
+
+
+atexit.register(report)
+
 import threading
 
 import trio
@@ -398,15 +410,6 @@ from trio_runners import ConcurrentTaskRunner
 from trio_runners.embed import run_in_background
 
 runner = ConcurrentTaskRunner()
-submitted = []
-
-
-def report() -> None:  # registered first, so it runs after the handle's own exit hook
-    states = {key: runner.state(key) for key in submitted}
-    print(*(f"{k}={'unfinished' if s is None else s.type.value}" for k, s in states.items()))
-
-
-atexit.register(report)
 started = threading.Event()
 
 
