@@ -110,13 +110,13 @@ class RunnerConformance:
             call_unit = 1.0 if self.exact else unit
 
             def make_call(tr: Trace, i: int, spec: CallSpec) -> Callable[[], Any]:
-                return AsyncCall(tr, i, spec.duration * call_unit, spec.fails)
+                return AsyncCall(tr, i, spec.duration * call_unit, spec.fails, spec.raises)
 
         else:
             assert trace is not None, "sync calls record to a FileTrace"
 
             def make_call(tr: Trace, i: int, spec: CallSpec) -> Callable[[], Any]:
-                return SyncCall(tr, i, spec.duration * unit, spec.fails)
+                return SyncCall(tr, i, spec.duration * unit, spec.fails, spec.raises)
 
         clock = trio.testing.MockClock(autojump_threshold=0) if self.supports_mock_clock else None
         runner = self.new_runner()
@@ -283,7 +283,9 @@ def _needs_fifo_observable(cls: type[RunnerConformance]) -> str | None:
 
 def _draw(**kwargs: Any) -> Callable[[type[RunnerConformance]], st.SearchStrategy[Schedule]]:
     def strategy(cls: type[RunnerConformance]) -> st.SearchStrategy[Schedule]:
-        return schedules(max_calls=cls.max_calls, **kwargs)
+        # Calls that raise a stray Cancelled, a custom BaseException or a BaseExceptionGroup
+        # (each must end Crashed and leave the run alone) on runners whose calls run here.
+        return schedules(max_calls=cls.max_calls, crashes=_in_process(cls), **kwargs)
 
     return strategy
 
@@ -391,6 +393,8 @@ class _Scenario:
     doc: str
     #: At most this many examples whatever the profile (the scenario is costly), or None.
     max_examples: int | None = None
+    #: This share of the profile's examples (a scenario covers a lot per example).
+    share: float = 1.0
     examples: Callable[[type[RunnerConformance]], list[Any]] = lambda cls: []
 
 
@@ -426,6 +430,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         title=_scenario_title("FIFO admission across submitters"),
         strategy=_gated_strategy,
         play=_scenarios.play_gated,
+        share=0.5,
         skip=_needs_queue,
         doc="Calls submitted by several tasks, in an order fixed by structure, block until "
         "released; each time a worker frees, the first live queued call starts and nothing "
@@ -435,6 +440,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         title=lambda cls: f"max_pending={cls.max_pending} backpressure",
         strategy=_gated_strategy,
         play=functools.partial(_scenarios.play_gated, pending=True),
+        share=0.5,
         skip=_needs_max_pending,
         doc="submit() blocks exactly while max_pending live calls are accepted and not "
         "admitted; cancelling a queued call (or its blocked submitter) makes room at once; "
@@ -445,6 +451,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         title=_scenario_title("nested calls"),
         strategy=_nested_strategy,
         play=_scenarios.play_nested,
+        share=0.25,
         skip=_needs_in_process,
         doc="Calls (async, and sync ones from worker threads) that submit to, wait on and "
         "iterate their own runner finish with their children's results; nothing deadlocks, "
@@ -454,6 +461,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         title=_scenario_title("waiters and as_completed"),
         strategy=lambda cls: _st.waiting_specs(max_calls=min(cls.max_calls, 5)),
         play=_scenarios.play_waiting,
+        share=0.5,
         skip=_needs_exact,
         doc="as_completed consumers with steps cancelled by their own timeouts, duplicate "
         "keys, aclose() and release() while iterating, and waiters cancelled by their own "
@@ -463,6 +471,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         title=_scenario_title("calls raising BaseException"),
         strategy=lambda cls: _st.base_exception_specs(max_calls=min(cls.max_calls, 5)),
         play=_scenarios.play_base_exceptions,
+        share=0.5,
         skip=_needs_exact,
         doc="A stray trio.Cancelled, a custom BaseException or a BaseExceptionGroup raised "
         "by a call: Crashed, the run left alone. KeyboardInterrupt / SystemExit (also in a "
@@ -512,7 +521,7 @@ def _make_scenario_test(
         owner = f"{cls.__module__}.{cls.__qualname__}.{name}"
         check._hypothesis_internal_add_digest = owner.encode()  # type: ignore[attr-defined]
         parent = settings(cls.hypothesis_settings)
-        limit = parent.max_examples
+        limit = max(1, int(parent.max_examples * scenario.share))
         if scenario.max_examples is not None:
             limit = min(limit, scenario.max_examples)
         test = given(spec=scenario.strategy(cls))(check)

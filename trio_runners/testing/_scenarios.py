@@ -24,6 +24,7 @@ import trio.testing
 
 from .._states import State
 from .._trace import TraceRecorder
+from ._driver import make_raising
 from .strategies import (
     PROPAGATING_KINDS,
     AbandonSpec,
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
     from ._conformance import RunnerConformance
 
 __all__ = [
-    "KitBaseException",
-    "make_raising",
     "play_abandoned",
     "play_agen",
     "play_base_exceptions",
@@ -58,35 +57,12 @@ HANG = 10.0
 MOCK_HANG = 1e6
 
 
-class KitBaseException(BaseException):
-    """A `BaseException` that is neither cancellation, `KeyboardInterrupt` nor `SystemExit`."""
-
-
 class _Stop(Exception):
     """The scenario gives up (a hang was reported); unwinds the runner."""
 
 
 def _key(i: int) -> Hashable:
     return f"call-{i}"
-
-
-def make_raising(kind: str) -> BaseException:
-    """A fresh exception of one of `strategies.BASE_EXCEPTION_KINDS` (or ``fail``)."""
-    if kind == "fail":
-        return ValueError("a call's own error")
-    if kind == "stray_cancelled":
-        return trio.Cancelled._create()  # what a call re-raising a foreign Cancelled does
-    if kind == "custom_base":
-        return KitBaseException("a call's own BaseException")
-    if kind == "base_group":
-        return BaseExceptionGroup("group", [KitBaseException("in a group"), ValueError("v")])
-    if kind == "keyboard_interrupt":
-        return KeyboardInterrupt()
-    if kind == "system_exit":
-        return SystemExit(3)
-    if kind == "ki_group":
-        return BaseExceptionGroup("group", [KeyboardInterrupt(), ValueError("v")])
-    raise ValueError(f"unknown kind {kind!r}")
 
 
 def _leaves(error: BaseException) -> list[BaseException]:

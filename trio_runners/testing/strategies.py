@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 __all__ = [
     "BASE_EXCEPTION_KINDS",
+    "CRASH_KINDS",
     "FRACTION",
     "PROPAGATING_KINDS",
     "AbandonSpec",
@@ -53,12 +54,17 @@ class CallSpec:
       fails: the call raises (an `Exception`) instead of returning.
       submit_delay: how long the submitter sleeps before submitting this call.
       cancel_after: ``runner.cancel(key)`` this long after the call was submitted; None: never.
+      raises: after ``duration`` the call raises what is not an `Exception` and does not stop
+        the run: ``stray_cancelled`` (a `trio.Cancelled` no scope caused), ``custom_base`` (a
+        `BaseException` subclass) or ``base_group`` (a `BaseExceptionGroup` without
+        KeyboardInterrupt/SystemExit); the call must end Crashed with it. None: it does not.
     """
 
     duration: float
     fails: bool = False
     submit_delay: float = 0.0
     cancel_after: float | None = None
+    raises: str | None = None
 
 
 @attrs.frozen
@@ -121,16 +127,27 @@ def cancel_points(max_units: int = 4) -> st.SearchStrategy[float | None]:
     return st.one_of(st.none(), ticks(max_units))
 
 
+#: What a call of a `Schedule` may raise besides an `Exception`: the kinds that leave the run
+#: alone (`CallSpec.raises`).
+CRASH_KINDS = ("stray_cancelled", "custom_base", "base_group")
+
+
 def call_specs(
-    *, failures: bool = True, cancels: bool = True, max_duration: int = 3
+    *, failures: bool = True, cancels: bool = True, max_duration: int = 3, crashes: bool = False
 ) -> st.SearchStrategy[CallSpec]:
-    """One call: duration, outcome, delay before its submission, optional cancel point."""
+    """One call: duration, outcome, delay before its submission, optional cancel point;
+    ``crashes``: sometimes a `BaseException` of `CRASH_KINDS` instead."""
     return st.builds(
         CallSpec,
         duration=durations(max_duration),
         fails=outcomes() if failures else st.just(False),
         submit_delay=st.one_of(st.just(0.0), ticks(1)),
         cancel_after=cancel_points() if cancels else st.none(),
+        raises=(
+            st.one_of(st.none(), st.none(), st.none(), st.sampled_from(CRASH_KINDS))
+            if crashes
+            else st.none()
+        ),
     )
 
 
@@ -147,12 +164,13 @@ def schedules(
     scope_cancel: bool = False,
     raise_in_block: bool = False,
     release: bool = False,
+    crashes: bool = False,
 ) -> Schedule:
     """A `Schedule`; each keyword switches one kind of event on or off."""
     calls = tuple(
         draw(
             st.lists(
-                call_specs(failures=failures, cancels=cancels),
+                call_specs(failures=failures, cancels=cancels, crashes=crashes),
                 min_size=min_calls,
                 max_size=max_calls,
             )
