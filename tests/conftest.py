@@ -34,10 +34,10 @@ def runner(request: pytest.FixtureRequest) -> BaseTaskRunner:
     return RUNNER_FACTORIES[request.param]()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dask_threads_cluster() -> Iterator[Any]:
     """One threads-only Dask LocalCluster (in this process, every socket on 127.0.0.1) for
-    the whole session: each contract test's DaskTaskRunner connects a client of its own."""
+    a whole test module: each contract test's DaskTaskRunner connects a client of its own."""
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
         n_workers=1,

@@ -218,8 +218,17 @@ async def test_submit_before_start_raises_runtime_error(runner: BaseTaskRunner) 
         await runner.submit("k", functools.partial(add, 1, 1))
 
 
+async def test_submit_after_exit_raises_runtime_error(runner: BaseTaskRunner) -> None:
+    async with runner.start():
+        pass
+    with pytest.raises(RuntimeError):
+        await runner.submit("k", functools.partial(add, 1, 1))
+    with pytest.raises(KeyError):
+        runner.state("k")
+
+
 @pytest.mark.xfail(reason="core fix pending on main", strict=True)
-async def test_submit_after_exit_raises_runtime_error_saying_it_has_exited(
+async def test_submit_after_exit_says_the_runner_has_exited(
     runner: BaseTaskRunner,
 ) -> None:
     async with runner.start():
@@ -556,6 +565,35 @@ async def test_cancel_queued_call_never_starts(
             await arrival.release()
     assert [runner.state(f"busy-{i}").result() for i in range(busy)] == list(range(busy))  # type: ignore[union-attr]
     assert not trace.exists()
+
+
+@needs("max_pending")
+async def test_submit_waits_while_max_pending_calls_await_admission(
+    runner: BaseTaskRunner, kind: RunnerKind
+) -> None:
+    assert kind.max_workers is not None and kind.max_pending is not None
+    submitted: list[str] = []
+
+    async def submit_and_note(key: str) -> None:
+        await runner.submit(key, functools.partial(async_add, 1, 1))
+        submitted.append(key)
+
+    async with open_gate() as gate, trio.open_nursery() as nursery, runner.start():
+        for i in range(kind.max_workers):
+            await submit_soon(nursery, runner, f"busy-{i}", gate.call(i, is_async=True))
+        arrivals = [await gate.arrival() for _ in range(kind.max_workers)]
+        for i in range(kind.max_pending):
+            await runner.submit(f"pending-{i}", functools.partial(async_add, i, 0))
+        nursery.start_soon(submit_and_note, "over")
+        await trio.testing.wait_all_tasks_blocked()
+        assert submitted == []  # held by backpressure
+        await arrivals[0].release()  # a slot frees, a pending call is admitted, room opens
+        await wait_state(runner, "busy-0")
+        await trio.testing.wait_all_tasks_blocked()
+        assert submitted == ["over"]
+        for arrival in arrivals[1:]:
+            await arrival.release()
+    assert (await wait_state(runner, "over")).result() == 2
 
 
 @needs("max_pending")
