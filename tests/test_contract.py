@@ -227,7 +227,6 @@ async def test_submit_after_exit_raises_runtime_error(runner: BaseTaskRunner) ->
         runner.state("k")
 
 
-@pytest.mark.xfail(reason="core fix pending on main", strict=True)
 async def test_submit_after_exit_says_the_runner_has_exited(
     runner: BaseTaskRunner,
 ) -> None:
@@ -265,10 +264,17 @@ async def test_unhashable_key_raises_type_error(runner: BaseTaskRunner) -> None:
         assert runner.statistics().queued == 0
 
 
-@pytest.mark.xfail(reason="core fix pending on main", strict=True)
 async def test_async_generator_function_is_refused_with_type_error_naming_the_key(
-    runner: BaseTaskRunner,
+    runner: BaseTaskRunner, kind: RunnerKind, request: pytest.FixtureRequest
 ) -> None:
+    if kind.pickles_calls:
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="fix pending in trio_runners/_remote.py: RemoteTaskRunner.submit pickles "
+                "the call before BaseTaskRunner.submit can see it is an async generator function",
+                strict=True,
+            )
+        )
     async with runner.start():
         with pytest.raises(TypeError, match="agen-key"):
             await runner.submit("agen-key", agen_function)
@@ -407,7 +413,6 @@ async def test_wait_rejects_a_negative_or_nan_timeout(
             await runner.wait("k", timeout=timeout)
 
 
-@pytest.mark.xfail(reason="core fix pending on main", strict=True)
 async def test_wait_rejects_a_timeout_that_is_not_a_number(runner: BaseTaskRunner) -> None:
     async with runner.start():
         await runner.submit("k", functools.partial(add, 1, 1))
@@ -597,7 +602,6 @@ async def test_submit_waits_while_max_pending_calls_await_admission(
 
 
 @needs("max_pending")
-@pytest.mark.xfail(reason="core fix pending on main", strict=True)
 async def test_cancelled_queued_calls_give_their_pending_room_back(
     runner: BaseTaskRunner, kind: RunnerKind, tmp_path: Path
 ) -> None:
@@ -976,9 +980,7 @@ async def test_a_base_exception_that_is_not_an_interrupt_is_crashed_and_leaves_t
     expected: type[BaseException],
     request: pytest.FixtureRequest,
 ) -> None:
-    if kind.base_exceptions_propagate:  # raised on the loop runners' own loop or threads
-        request.applymarker(pytest.mark.xfail(reason="core fix pending on main", strict=True))
-    elif kind.needs_dask_cluster and expected is BaseExceptionGroup:
+    if kind.needs_dask_cluster and expected is BaseExceptionGroup:
         request.applymarker(
             pytest.mark.xfail(
                 reason="Dask fix pending (issue 12, hole 2: Dask's serializer fails on the group)",
