@@ -294,8 +294,10 @@ class BaseTaskRunner(abc.ABC):
         waits until every submitted call has finished (calls may still submit more calls while it
         waits). Leaving it by an exception, or by a cancel of the enclosing scope, cancels every
         unfinished call (each becomes Cancelled) and the exception propagates, inside an exception
-        group as Trio's nurseries do. A call that crashes with a `BaseException` that is not
-        cancellation (e.g. `KeyboardInterrupt`) cancels the run and propagates the same way.
+        group as Trio's nurseries do. A call that raises `KeyboardInterrupt` or `SystemExit` is
+        Crashed, and that exception cancels the run and propagates the same way; any other
+        `BaseException` from a call (a stray `trio.Cancelled`, a `BaseExceptionGroup`) only makes
+        that call Crashed.
 
         Each ``start()`` begins a fresh run with no keys; States of the previous run stay readable
         until then.
