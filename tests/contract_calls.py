@@ -85,6 +85,23 @@ async def async_raise_base_exception(kind: type[BaseException]) -> None:
     raise kind()
 
 
+def _interrupt(name: str) -> BaseException:
+    if name == "group":
+        return BaseExceptionGroup("call's own group", [KeyboardInterrupt()])
+    return {"KeyboardInterrupt": KeyboardInterrupt, "SystemExit": SystemExit}[name]()
+
+
+def raise_interrupt(name: str) -> None:
+    """Raise what stops a process: ``KeyboardInterrupt``, ``SystemExit``, or ``group`` (a
+    `BaseExceptionGroup` holding a `KeyboardInterrupt`)."""
+    raise _interrupt(name)
+
+
+async def async_raise_interrupt(name: str) -> None:
+    await trio.lowlevel.checkpoint()
+    raise _interrupt(name)
+
+
 def raise_stray_cancelled() -> None:
     """A call that raises `trio.Cancelled` although nothing cancelled it (its own defect)."""
     raise trio.Cancelled._create()  # type: ignore[attr-defined]
@@ -210,12 +227,14 @@ __all__ = [
     "async_fail",
     "async_gated",
     "async_raise_base_exception",
+    "async_raise_interrupt",
     "async_return_state",
     "fail",
     "gated",
     "open_gate",
     "raise_base_exception",
     "raise_base_exception_group",
+    "raise_interrupt",
     "raise_stray_cancelled",
     "return_state",
     "returns_awaitable",
