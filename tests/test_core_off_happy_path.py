@@ -311,6 +311,8 @@ async def test_an_unhashable_key_is_refused_by_every_method_saying_so(
                 method({})  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=r"key must be hashable, not set"):
             loop_runner.as_completed(["ok", {1}])
+        with pytest.raises(TypeError, match=r"as_completed takes an iterable of keys, not int"):
+            loop_runner.as_completed(5)  # type: ignore[arg-type]
     assert loop_runner.statistics().completed == 1  # nothing else was registered
 
 

@@ -653,8 +653,16 @@ class BaseTaskRunner(abc.ABC):
 
         Raises:
           KeyError: at once, if any key is unknown.
+          TypeError: ``keys`` is not iterable, or a key is unhashable.
         """
-        records = [self._lookup(key) for key in dict.fromkeys(keys)]
+        try:
+            wanted = list(keys)
+        except TypeError:
+            raise TypeError(
+                f"as_completed takes an iterable of keys, not {type(keys).__name__}"
+            ) from None
+        records = [self._lookup(key) for key in wanted]  # unknown or unhashable: raises
+        records = list({id(record): record for record in records}.values())  # duplicates once
         return AsCompleted(self, records)
 
     @trio.lowlevel.enable_ki_protection
