@@ -172,6 +172,22 @@ def test_task_runner_may_be_given_as_a_class_but_not_as_anything_else() -> None:
         f.task_runner = "sequential"  # type: ignore[assignment]
 
 
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"task_runner": "sequential"}, r"task_runner must be a task runner .*, not 'sequential'"),
+        ({"task_runner": int}, r"task_runner must be a task runner .*, not <class 'int'>"),
+        ({"task_runner": 4}, r"task_runner must be .* not 4 \(int\)"),
+        ({"name": 5}, r"name must be a str or None, not 5 \(int\)"),
+    ],
+)
+def test_bad_flow_options_are_refused_at_decoration_naming_the_option_and_the_value(
+    options: dict[str, object], match: str
+) -> None:
+    with pytest.raises(TypeError, match=match):
+        flow(**options)  # type: ignore[call-overload]
+
+
 def test_each_call_runs_on_a_duplicate_and_the_configured_runner_is_never_started() -> None:
     configured = ConcurrentTaskRunner(max_workers=3)
     seen: list[object] = []

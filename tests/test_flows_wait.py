@@ -1,5 +1,7 @@
 """wait() and as_completed() from async flows (awaitables) and sync flows (blocking)."""
 
+import math
+
 import pytest
 import trio
 import trio.testing
@@ -94,6 +96,34 @@ async def test_wait_timeout_returns_what_is_done_so_far(
 async def test_wait_rejects_an_unknown_return_when() -> None:
     with pytest.raises(ValueError, match="return_when"):
         wait([], return_when="WHENEVER")
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error", "match"),
+    [
+        ("1", TypeError, r"timeout must be an int or a float, not '1' \(str\)"),
+        (True, TypeError, r"timeout must be an int or a float, not True \(bool\)"),
+        (-1, ValueError, r"timeout must be None or a number >= 0, not -1"),
+        (math.nan, ValueError, r"timeout must be None or a number >= 0, not nan"),
+    ],
+)
+async def test_a_bad_timeout_is_refused_at_once_naming_timeout(
+    timeout: object, error: type[Exception], match: str
+) -> None:
+    @flow
+    async def f() -> None:
+        future = await after(1)
+        with pytest.raises(error, match=match):
+            future.wait(timeout)  # type: ignore[arg-type]
+        with pytest.raises(error, match=match):
+            future.result(timeout)  # type: ignore[arg-type]
+        with pytest.raises(error, match=match):
+            wait([future], timeout)  # type: ignore[arg-type]
+        with pytest.raises(error, match=match):
+            as_completed([future], timeout)  # type: ignore[arg-type]
+        assert await future.result() == 1  # the task run was not disturbed
+
+    await f()
 
 
 async def test_as_completed_yields_futures_in_completion_order(

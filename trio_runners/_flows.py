@@ -14,7 +14,7 @@ from ._concurrent import ConcurrentTaskRunner
 from ._flow_run import FlowRun, FlowRunFailed, SubmissionPump, current_flow_run
 from ._futures import TaskFuture, on_trio_thread
 from ._states import Completed, Failed, State
-from ._tasks import _futures_in, resolve_futures
+from ._tasks import _futures_in, check_name, resolve_futures
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -53,6 +53,19 @@ def _as_exception(state: State[Any]) -> Exception:
     return wrapped  # pragma: no cover
 
 
+def _is_runner_class(runner: object) -> bool:
+    return isinstance(runner, type) and issubclass(runner, BaseTaskRunner)
+
+
+def _check_runner(runner: object) -> None:
+    """Raises `TypeError` unless ``runner`` is a task runner or a task runner class."""
+    if not (isinstance(runner, BaseTaskRunner) or _is_runner_class(runner)):
+        raise TypeError(
+            f"task_runner must be a task runner or a task runner class, not {runner!r} "
+            f"({type(runner).__name__})"
+        )
+
+
 @final
 class Flow(Generic[P, R]):
     """A flow: each call starts a fresh copy of ``task_runner`` and runs the body with it.
@@ -84,6 +97,7 @@ class Flow(Generic[P, R]):
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@flow decorates a function, not {type(fn).__name__}")
+        check_name(name)
         self.fn = fn
         self.name: str = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
         self.is_async = is_async_callable(fn)
@@ -99,11 +113,8 @@ class Flow(Generic[P, R]):
 
     @task_runner.setter
     def task_runner(self, runner: BaseTaskRunner | type[BaseTaskRunner]) -> None:
-        if isinstance(runner, type) and issubclass(runner, BaseTaskRunner):
-            runner = runner()
-        if not isinstance(runner, BaseTaskRunner):
-            raise TypeError(f"task_runner must be a task runner, not {type(runner).__name__}")
-        self._task_runner = runner
+        _check_runner(runner)
+        self._task_runner = runner() if isinstance(runner, type) else runner
 
     def __repr__(self) -> str:
         return f"<Flow {self.name} on {self.task_runner!r}>"
@@ -246,7 +257,14 @@ def flow(
       name: the flow's name (default: the function's name).
       task_runner: the runner its task runs use (default ``ConcurrentTaskRunner()``); each call
         runs on a duplicate of it.
+
+    Raises:
+      TypeError: ``name`` is not a ``str``, or ``task_runner`` is not a task runner (nor a
+        runner class); raised at once, naming the option and the value.
     """
+    check_name(name)
+    if task_runner is not None:
+        _check_runner(task_runner)
 
     def decorate(fn: Callable[P, R]) -> Flow[P, R]:
         return Flow(fn, name=name, task_runner=task_runner)

@@ -8,8 +8,9 @@ blocks the thread and does the waiting on the Trio thread through `trio.from_thr
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Hashable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Final, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, final
 from uuid import UUID
 
 import trio
@@ -42,9 +43,23 @@ def on_trio_thread() -> bool:
     return trio.lowlevel.in_trio_run()
 
 
+def check_number(option: str, value: object) -> float:
+    """``value`` if it is a real number: an ``int``, a ``float`` (or another `numbers.Real`), but
+    not a ``bool``.
+
+    Raises:
+      TypeError: it is not; the message names ``option`` and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{option} must be an int or a float, not {value!r} ({type(value).__name__})"
+        )
+    return cast(float, value)
+
+
 def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and not timeout >= 0:
-        raise ValueError(f"timeout must be None or >= 0, not {timeout!r}")
+    if timeout is not None and not check_number("timeout", timeout) >= 0:
+        raise ValueError(f"timeout must be None or a number >= 0, not {timeout!r}")
 
 
 @final
@@ -188,6 +203,7 @@ class TaskFuture:
         not affect the task run). From a worker thread it blocks.
 
         Raises:
+          TypeError: ``timeout`` is not a number.
           ValueError: ``timeout`` is negative or NaN.
         """
         _check_timeout(timeout)
@@ -216,6 +232,7 @@ class TaskFuture:
 
         Raises:
           TimeoutError: the task run did not finish within ``timeout`` seconds.
+          TypeError: ``timeout`` is not a number.
           ValueError: ``timeout`` is negative or NaN.
         """
         _check_timeout(timeout)
@@ -264,7 +281,9 @@ def wait(
     timeout) does not affect the task runs.
 
     Raises:
-      ValueError: unknown ``return_when``, a bad ``timeout``, or futures of several flow runs.
+      TypeError: ``timeout`` is not a number; an item of ``futures`` is not a `TaskFuture`.
+      ValueError: unknown ``return_when``, a negative or NaN ``timeout``, or futures of several
+        flow runs.
     """
     if return_when not in _RETURN_WHEN:
         raise ValueError(f"return_when must be one of {_RETURN_WHEN}, not {return_when!r}")
@@ -309,7 +328,9 @@ def as_completed(futures: Iterable[TaskFuture], timeout: float | None = None) ->
 
     Raises (from a step):
       TimeoutError: ``timeout`` seconds passed before every task run finished.
-      ValueError: futures of several flow runs (raised at once).
+      TypeError: ``timeout`` is not a number, or an item is not a `TaskFuture` (raised at once).
+      ValueError: ``timeout`` is negative or NaN, or futures of several flow runs (raised at
+        once).
     """
     _check_timeout(timeout)
     unique = _check_futures(futures)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
@@ -17,7 +19,7 @@ from ._flow_run import (
     UpstreamFailed,
     current_flow_run,
 )
-from ._futures import TaskFuture, on_trio_thread
+from ._futures import TaskFuture, check_number, on_trio_thread
 from ._states import State
 
 __all__ = ["Task", "task"]
@@ -60,13 +62,34 @@ def resolve_futures(value: Any) -> Any:
     return value
 
 
-def _check_options(retries: int, retry_delay_seconds: float, timeout_seconds: float | None) -> None:
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+def _check_options(
+    name: object, retries: object, retry_delay_seconds: object, timeout_seconds: object
+) -> None:
+    """Check a task's options, naming the bad one and its value.
+
+    Raises:
+      TypeError: an option of the wrong type (a ``bool`` is not a number here).
+      ValueError: a negative ``retries``, a negative, infinite or NaN ``retry_delay_seconds``, or
+        a ``timeout_seconds`` <= 0 or NaN.
+    """
+    check_name(name)
+    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral):
+        raise TypeError(f"retries must be an int, not {retries!r} ({type(retries).__name__})")
+    if retries < 0:
         raise ValueError(f"retries must be an int >= 0, not {retries!r}")
-    if not retry_delay_seconds >= 0:
-        raise ValueError(f"retry_delay_seconds must be >= 0, not {retry_delay_seconds!r}")
-    if timeout_seconds is not None and not timeout_seconds > 0:
-        raise ValueError(f"timeout_seconds must be None or > 0, not {timeout_seconds!r}")
+    delay = check_number("retry_delay_seconds", retry_delay_seconds)
+    if not 0 <= delay < math.inf:  # (also refuses NaN)
+        raise ValueError(
+            f"retry_delay_seconds must be a finite number >= 0, not {retry_delay_seconds!r}"
+        )
+    if timeout_seconds is not None and not check_number("timeout_seconds", timeout_seconds) > 0:
+        raise ValueError(f"timeout_seconds must be None or a number > 0, not {timeout_seconds!r}")
+
+
+def check_name(name: object) -> None:
+    """Raises `TypeError` unless ``name`` (a task's or a flow's) is a ``str`` or None."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None, not {name!r} ({type(name).__name__})")
 
 
 @final
@@ -97,7 +120,7 @@ class Task(Generic[P, R]):
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task decorates a function, not {type(fn).__name__}")
-        _check_options(retries, retry_delay_seconds, timeout_seconds)
+        _check_options(name, retries, retry_delay_seconds, timeout_seconds)
         self.fn = fn
         self.name: str = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
         self.retries = retries
@@ -404,9 +427,12 @@ def task(
         (and is retried if retries remain).
 
     Raises:
-      ValueError: a negative ``retries``/``retry_delay_seconds``, or ``timeout_seconds`` <= 0.
+      TypeError: an option of the wrong type (``timeout_seconds="5"``, ``retries=1.0``; a
+        ``bool`` is not a number here), raised at once, naming the option and the value.
+      ValueError: a negative ``retries``, a negative, infinite or NaN ``retry_delay_seconds``, or
+        a ``timeout_seconds`` <= 0 or NaN (``math.inf``: no deadline).
     """
-    _check_options(retries, retry_delay_seconds, timeout_seconds)
+    _check_options(name, retries, retry_delay_seconds, timeout_seconds)
 
     def decorate(fn: Callable[P, R]) -> Task[P, R]:
         return Task(
