@@ -1,5 +1,7 @@
 """@flow / @task: decorators, calling conventions, futures, runner configuration."""
 
+import asyncio
+import re
 import threading
 import uuid
 
@@ -16,6 +18,7 @@ from trio_runners import (
     task,
 )
 from trio_runners._base import current_runner
+from trio_runners.embed import run_in_background_async
 
 
 @task
@@ -278,6 +281,67 @@ def test_async_flow_called_from_sync_code_runs_to_completion() -> None:
         return int(await (await adouble(x)).result())
 
     assert f(4) == 8
+
+
+def test_an_async_flow_called_on_an_asyncio_loop_is_refused_and_says_to_use_embed() -> None:
+    ran: list[str] = []
+
+    @flow
+    async def f() -> int:
+        ran.append("body")
+        return 1
+
+    message = r"async flow 'f' called on an asyncio event loop.*trio_runners\.embed"
+    caught: list[BaseException] = []
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match=message):
+            await f()
+        # also from a plain callback of the loop (no asyncio task is current there)
+        called = asyncio.Event()
+
+        def callback() -> None:
+            try:
+                f()
+            except RuntimeError as exc:
+                caught.append(exc)
+            called.set()
+
+        asyncio.get_running_loop().call_soon(callback)
+        await called.wait()
+
+    asyncio.run(main())
+    assert len(caught) == 1
+    assert re.search(message, str(caught[0]))
+    assert ran == []  # the flow never ran
+
+
+def test_an_async_flow_runs_from_asyncio_through_embed_as_the_error_says() -> None:
+    @flow
+    async def f(x: int) -> int:
+        return int(await (await adouble(x)).result())
+
+    async def main() -> object:
+        async with run_in_background_async(SequentialTaskRunner()) as background:
+            await background.submit("f", lambda: f(21))
+            state = await background.wait("f")
+            assert state is not None
+            return state.result()
+
+    assert asyncio.run(main()) == 42
+
+
+def test_a_sync_flow_called_on_an_asyncio_loop_runs_to_completion() -> None:
+    # Like any blocking call made by asyncio code (a notebook cell, say): it blocks that loop.
+    async def main() -> int:
+        return int(sync_doubler(5))
+
+    assert asyncio.run(main()) == 10
+
+
+@flow
+def sync_doubler(x: int) -> int:
+    return int(double(x).result())
 
 
 def test_inside_a_sync_task_calling_a_task_submits_it_to_the_same_flow_run() -> None:

@@ -44,6 +44,18 @@ def _in_trio_worker_thread() -> bool:
     return True
 
 
+def _on_asyncio_thread() -> bool:
+    """True on a thread whose asyncio event loop is running (in a coroutine or a callback)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:  # never imported: no loop can be running
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _as_exception(state: State[Any]) -> Exception:
     exc = state.exception()
     if isinstance(exc, Exception):
@@ -74,7 +86,9 @@ class Flow(Generic[P, R]):
     completion (starting ``trio.run`` if no Trio loop is running in this thread; from a Trio
     worker thread, or from inside another flow, it runs on that loop). Its body runs in a worker
     thread while the runner runs on the Trio thread. An async flow (``async def``) is awaited on
-    the Trio thread (``await my_flow(...)``); called from a thread it runs like a sync flow.
+    the Trio thread (``await my_flow(...)``); called from a thread with no event loop running it
+    runs like a sync flow; called on an asyncio event loop it raises `RuntimeError` (run it
+    through `trio_runners.embed`).
 
     A call waits for every task run it submitted, then returns the body's return value (futures
     in it are resolved), or, with ``return_state=True``, the flow run's `State`. Failures:
@@ -124,7 +138,8 @@ class Flow(Generic[P, R]):
 
         Raises:
           RuntimeError: a sync flow called on the Trio thread (it would block the event loop:
-            use ``await trio.to_thread.run_sync(my_flow, ...)`` or make the flow async).
+            use ``await trio.to_thread.run_sync(my_flow, ...)`` or make the flow async); an
+            async flow called on an asyncio event loop (run it through `trio_runners.embed`).
           FlowRunFailed: task runs failed and the body never looked at their results.
           Exception: whatever the body raised.
         """
@@ -135,6 +150,14 @@ class Flow(Generic[P, R]):
             raise RuntimeError(
                 f"sync flow {self.name!r} called on the Trio thread would block the event loop; "
                 f"use 'await trio.to_thread.run_sync({self.name}, ...)' or make it async"
+            )
+        if self.is_async and _on_asyncio_thread():
+            raise RuntimeError(
+                f"async flow {self.name!r} called on an asyncio event loop: flows run on Trio. "
+                "From asyncio, run it through trio_runners.embed: 'async with "
+                "run_in_background_async(SequentialTaskRunner()) as background: await "
+                f"background.submit(key, lambda: {self.name}(...))', then "
+                "'(await background.wait(key)).result()' (see the embedding docs)"
             )
         parent = current_flow_run.get()
         if parent is not None:
