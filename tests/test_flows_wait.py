@@ -1,6 +1,8 @@
 """wait() and as_completed() from async flows (awaitables) and sync flows (blocking)."""
 
 import math
+from collections.abc import Hashable
+from typing import Any
 
 import pytest
 import trio
@@ -10,12 +12,16 @@ from trio_runners import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
     FIRST_EXCEPTION,
+    BaseTaskRunner,
+    ConcurrentTaskRunner,
+    State,
     TaskFuture,
     as_completed,
     flow,
     task,
     wait,
 )
+from trio_runners.abc import Instrument
 
 
 @task
@@ -91,6 +97,32 @@ async def test_wait_timeout_returns_what_is_done_so_far(
         return delays(done), len(not_done), trio.current_time()
 
     assert await f() == ([1], 1, 5)
+
+
+class ReleaseOnFinish(Instrument):
+    """Releases each State the moment it is recorded: only waiters already waiting get it."""
+
+    def finished(
+        self, runner: BaseTaskRunner, key: Hashable, state: State[Any], time: float
+    ) -> None:
+        runner.release(key)
+
+
+@pytest.mark.parametrize(
+    ("return_when", "done_at"),
+    [(FIRST_COMPLETED, [1]), (FIRST_EXCEPTION, [1, 2]), (ALL_COMPLETED, [1, 2])],
+)
+async def test_wait_counts_as_done_what_it_waited_for_though_the_runner_released_it(
+    return_when: str, done_at: list[float], autojump_clock: trio.testing.MockClock
+) -> None:
+    @flow(task_runner=ConcurrentTaskRunner(instruments=[ReleaseOnFinish()]))
+    async def f() -> tuple[list[float], int]:
+        slow, quick = await after.map([2, 1])
+        done, not_done = await wait([slow, quick], return_when=return_when)
+        delay = {slow: 2.0, quick: 1.0}
+        return sorted(delay[future] for future in done), len(not_done)
+
+    assert await f() == (done_at, 2 - len(done_at))
 
 
 async def test_wait_rejects_an_unknown_return_when() -> None:

@@ -249,10 +249,9 @@ class Flow(Generic[P, R]):
         """Wait for the futures in the body's return value and replace them by their results."""
         futures: list[TaskFuture] = []
         _futures_in(value, futures)
-        for future in futures:
-            await future._wait_state()
+        states = {future: await future._final_state() for future in dict.fromkeys(futures)}
         await trio.lowlevel.checkpoint()
-        return resolve_futures(value)
+        return resolve_futures(value, states)
 
 
 @overload

@@ -196,6 +196,32 @@ class TaskFuture:
         # runner.wait lends the caller's worker slot when called from one of the runner's calls.
         return await self._flow_run.runner.wait(self.key, timeout)
 
+    async def _final_state(self) -> State[Any]:
+        """Wait for the final State, as long as it takes. A checkpoint.
+
+        Raises:
+          RuntimeError: the runner released the State before this wait began; or the runner
+            broke its contract (``wait`` without a timeout returned None).
+        """
+        if self._pending:
+            await self._until_submitted()  # (it returns once the pump is done with this run)
+        settled = self._settled
+        if settled is not None:
+            await trio.lowlevel.checkpoint()
+            return settled
+        try:
+            state = await self._flow_run.runner.wait(self.key)
+        except KeyError:  # the key was registered before the future was handed out
+            raise RuntimeError(
+                f"the State of task run {self.name!r} was released from the runner before it "
+                "was waited for"
+            ) from None
+        if state is None:
+            raise RuntimeError(
+                f"{self._flow_run.runner!r}.wait({self.key!r}) returned None without a timeout"
+            )
+        return state
+
     def wait(self, timeout: float | None = None) -> Any:
         """Wait for the final State; None if ``timeout`` seconds pass first.
 
@@ -302,19 +328,20 @@ async def _wait(
 ) -> tuple[set[TaskFuture], set[TaskFuture]]:
     if futures:
         _flow_run_of(futures)
+    # Listening to every future at once, and counting what the listener delivered: a runner may
+    # release a State once it has been delivered.
+    states: dict[TaskFuture, State[Any]] = {}
     with trio.move_on_after(math.inf if timeout is None else timeout):
-        if return_when == ALL_COMPLETED:
-            for future in futures:
-                await future._wait_state()
-        else:
-            async with _AsCompleted(futures, None) as finished:
-                async for future in finished:
-                    state = future._peek()
-                    assert state is not None
-                    if return_when == FIRST_COMPLETED or not state.is_completed():
-                        break
+        async with _AsCompleted(futures, None) as finished:
+            while finished._remaining:
+                future, state = await finished._next_state()
+                states[future] = state
+                if return_when == FIRST_COMPLETED:
+                    break
+                if return_when == FIRST_EXCEPTION and not state.is_completed():
+                    break
     await trio.lowlevel.checkpoint()
-    done = {f for f in futures if f._peek() is not None}
+    done = {f for f in futures if f in states or f._peek() is not None}
     return done, set(futures) - done
 
 
@@ -360,6 +387,15 @@ class _AsCompleted:
         if self._remaining == 0:
             await trio.lowlevel.checkpoint()
             raise StopAsyncIteration
+        future, _ = await self._next_state()
+        return future
+
+    async def _next_state(self) -> tuple[TaskFuture, State[Any]]:
+        """The next finished future and its State (``_remaining`` must be > 0). A checkpoint.
+
+        Raises:
+          TimeoutError: the iteration's ``timeout`` passed first.
+        """
         runner = next(iter(self._futures.values()))._flow_run.runner
         if self._deadline is None:
             self._deadline = (
@@ -374,10 +410,10 @@ class _AsCompleted:
         if not self._stash:
             await trio.lowlevel.checkpoint()
             raise TimeoutError(f"{self._remaining} task run(s) unfinished after {self._timeout} s")
-        key, _ = self._stash.pop()
+        key, state = self._stash.pop()
         self._remaining -= 1
         await trio.lowlevel.checkpoint()
-        return self._futures[key]
+        return self._futures[key], state
 
     async def _listen(self, runner: BaseTaskRunner) -> None:
         # Task runs still in the submission pump are not the runner's yet: wait for them first.

@@ -6,7 +6,7 @@ import functools
 import math
 import numbers
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 import trio
@@ -41,24 +41,39 @@ def _futures_in(value: object, found: list[TaskFuture]) -> None:
             _futures_in(item, found)
 
 
-def resolve_futures(value: Any) -> Any:
-    """``value`` with every finished future replaced by its result (same container types)."""
+def resolve_futures(value: Any, states: Mapping[TaskFuture, State[Any]]) -> Any:
+    """``value`` with every future replaced by its result (same container types).
+
+    A future's State is taken from ``states`` (the States its waiter received: a runner may
+    release a State once it has been delivered), else read from the runner.
+
+    Raises:
+      RuntimeError: a future that is neither in ``states`` nor finished (it was put into
+        ``value`` after the futures in it were waited for).
+      Exception: what a future's `State.result` raises (its task run did not complete).
+    """
     if isinstance(value, TaskFuture):
-        state = value.state
-        assert state is not None
+        state = states.get(value)
+        if state is None:
+            state = value.state
+        if state is None:
+            raise RuntimeError(
+                f"task run {value.name!r} has not finished: it was put among the arguments "
+                "after they were waited for"
+            )
         value._observed = True
         return state.result()
     if isinstance(value, list):
-        return [resolve_futures(item) for item in value]
+        return [resolve_futures(item, states) for item in value]
     if isinstance(value, tuple):
-        items = [resolve_futures(item) for item in value]
+        items = [resolve_futures(item, states) for item in value]
         if hasattr(value, "_fields"):  # a named tuple
             return type(value)(*items)
         return tuple(items)
     if isinstance(value, (set, frozenset)):
-        return type(value)(resolve_futures(item) for item in value)
+        return type(value)(resolve_futures(item, states) for item in value)
     if isinstance(value, dict):
-        return {resolve_futures(k): resolve_futures(v) for k, v in value.items()}
+        return {resolve_futures(k, states): resolve_futures(v, states) for k, v in value.items()}
     return value
 
 
@@ -237,22 +252,17 @@ class Task(Generic[P, R]):
         waits: list[TaskFuture],
         pending: bool,
     ) -> _TaskRunCall:
-        """The call for one task run, with its future (any thread)."""
-        upstreams: list[TaskFuture] = []
-        if args or kwargs:
-            _futures_in((args, kwargs), upstreams)
-        if waits:
-            for future in waits:
-                if not isinstance(future, TaskFuture):
-                    raise TypeError(
-                        f"wait_for takes TaskFuture objects, not {type(future).__name__}"
-                    )
-            upstreams.extend(waits)
-        if upstreams:
-            upstreams = list(dict.fromkeys(upstreams))
+        """The call for one task run, with its future (any thread).
+
+        Raises:
+          TypeError: an item of ``waits`` is not a `TaskFuture`.
+        """
+        for future in waits:
+            if not isinstance(future, TaskFuture):
+                raise TypeError(f"wait_for takes TaskFuture objects, not {type(future).__name__}")
         key = uuid.uuid4()
         future = TaskFuture(flow_run, key, flow_run.next_name(self.name), self.name, pending)
-        return _TaskRunCall(self, flow_run, future, args, kwargs, upstreams)
+        return _TaskRunCall(self, flow_run, future, args, kwargs, waits)
 
     async def _submit(
         self,
@@ -326,22 +336,25 @@ class _TaskRunCall:
         future: TaskFuture,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        upstreams: list[TaskFuture],
+        waits: list[TaskFuture],
     ) -> None:
         self.task = task
         self.flow_run = flow_run
         self.future = future
         self.args = args
         self.kwargs = kwargs
-        self.upstreams = upstreams
+        self.waits = waits
 
     async def __call__(self) -> Any:
         token = current_flow_run.set(self.flow_run)
         try:
-            if self.upstreams:
-                await self._wait_for_upstreams()
-            args = resolve_futures(self.args)
-            kwargs = resolve_futures(self.kwargs)
+            upstreams: list[TaskFuture] = []
+            if self.args or self.kwargs:
+                _futures_in((self.args, self.kwargs), upstreams)
+            upstreams.extend(self.waits)
+            states = await self._wait_for_upstreams(upstreams) if upstreams else {}
+            args = resolve_futures(self.args, states)
+            kwargs = resolve_futures(self.kwargs, states)
             self.future.started_at = trio.current_time()
             try:
                 return await self._attempts(args, kwargs)
@@ -350,12 +363,20 @@ class _TaskRunCall:
         finally:
             current_flow_run.reset(token)
 
-    async def _wait_for_upstreams(self) -> None:
-        for upstream in self.upstreams:
-            state = await upstream._wait_state()
-            assert state is not None
+    async def _wait_for_upstreams(
+        self, upstreams: list[TaskFuture]
+    ) -> dict[TaskFuture, State[Any]]:
+        """The final States of ``upstreams``, once each has one.
+
+        Raises:
+          UpstreamFailed: one of them did not complete (the others are not waited for).
+        """
+        states: dict[TaskFuture, State[Any]] = {}
+        for upstream in dict.fromkeys(upstreams):
+            state = states[upstream] = await upstream._final_state()
             if not state.is_completed():
                 raise UpstreamFailed(self.future.name, upstream.name, state)
+        return states
 
     async def _attempts(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         task = self.task
