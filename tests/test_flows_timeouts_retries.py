@@ -2,13 +2,14 @@
 
 import math
 import threading
+from collections.abc import Awaitable, Callable
 from fractions import Fraction
 
 import pytest
 import trio
 import trio.testing
 
-from trio_runners import ConcurrentTaskRunner, Task, TaskFuture, TaskTimeout, flow, task
+from trio_runners import ConcurrentTaskRunner, State, Task, TaskFuture, TaskTimeout, flow, task
 
 
 async def test_timeout_cancels_an_async_task_and_fails_it_with_task_timeout(
@@ -81,6 +82,86 @@ async def test_timeout_decides_a_sync_tasks_state_at_the_deadline_and_abandons_i
     assert not noticed.is_set()
     release.set()  # the abandoned thread goes on and can notice it was cancelled
     await trio.to_thread.run_sync(noticed.wait)
+
+
+async def test_with_retries_an_abandoned_sync_attempt_runs_on_beside_the_next_attempt(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    release = threading.Event()
+    lock = threading.Lock()
+    inside: list[int] = []  # attempts executing the function right now
+    seen_inside: list[int] = []  # how many were inside as each attempt began
+    began = threading.Semaphore(0)
+    ended = threading.Semaphore(0)
+
+    @task(timeout_seconds=5, retries=1)
+    def stubborn() -> None:
+        with lock:
+            inside.append(1)
+            seen_inside.append(len(inside))
+        began.release()
+        release.wait()
+        with lock:
+            inside.pop()
+        ended.release()
+
+    @flow  # ConcurrentTaskRunner(): no max_workers
+    async def f() -> object:
+        return await (await stubborn()).wait()
+
+    states: list[object] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_run_into, states, f)
+        await trio.to_thread.run_sync(began.acquire)  # the first attempt is running
+        mock_clock.jump(5)  # its deadline: abandoned, and the retry starts
+        await trio.to_thread.run_sync(began.acquire)
+        assert seen_inside == [1, 2]  # the second began while the first still ran
+        mock_clock.jump(5)
+    (state,) = states
+    assert isinstance(state, State)
+    assert isinstance(state.exception(), TaskTimeout)
+    release.set()
+    for _ in range(2):
+        await trio.to_thread.run_sync(ended.acquire)
+
+
+async def test_with_max_workers_the_next_attempt_waits_for_the_abandoned_thread_within_its_deadline(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    release = threading.Event()
+    began = threading.Semaphore(0)
+    calls: list[int] = []
+    ended = threading.Event()
+
+    @task(timeout_seconds=5, retries=1)
+    def stubborn() -> None:
+        calls.append(1)
+        began.release()
+        release.wait()
+        ended.set()
+
+    @flow(task_runner=ConcurrentTaskRunner(max_workers=1))
+    async def f() -> object:
+        return await (await stubborn()).wait()
+
+    states: list[object] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_run_into, states, f)
+        await trio.to_thread.run_sync(began.acquire)
+        mock_clock.jump(5)  # abandoned; its thread keeps the only worker thread
+        await trio.testing.wait_all_tasks_blocked()
+        assert calls == [1]  # the retry waits for a thread...
+        mock_clock.jump(5)  # ...and its deadline runs meanwhile
+    (state,) = states
+    assert isinstance(state, State)
+    assert isinstance(state.exception(), TaskTimeout)
+    assert calls == [1]
+    release.set()
+    await trio.to_thread.run_sync(ended.wait)
+
+
+async def _run_into(states: list[object], flow_fn: Callable[[], Awaitable[object]]) -> None:
+    states.append(await flow_fn())
 
 
 async def test_retries_rerun_a_failed_task_after_the_delay_on_the_mock_clock(

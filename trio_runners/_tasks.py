@@ -442,10 +442,11 @@ def task(
       retries: how many times a Failed attempt is re-run (a Cancelled one never is).
       retry_delay_seconds: the pause before each retry (the task does not hold a worker slot
         during it).
-      timeout_seconds: each attempt's deadline. An async task is cancelled at the deadline; a sync
-        task's thread is abandoned (it can stop itself with
-        ``trio.from_thread.check_cancelled()``). Either way the attempt fails with `TaskTimeout`
-        (and is retried if retries remain).
+      timeout_seconds: each attempt's deadline, at which the attempt fails with `TaskTimeout`
+        (and is retried if retries remain). An async task on the event loop is cancelled; a sync
+        task's worker thread is abandoned and runs on to the function's end (it can stop itself
+        with ``trio.from_thread.check_cancelled()``), so with ``retries`` attempts can overlap;
+        the process runner kills the worker process; on Dask a running attempt runs on.
 
     Raises:
       TypeError: an option of the wrong type (``timeout_seconds="5"``, ``retries=1.0``; a
