@@ -151,6 +151,18 @@ def test_return_state_returns_the_flow_runs_state() -> None:
     assert state.result() == 7
 
 
+def test_return_state_must_be_a_bool_and_the_flow_does_not_run_otherwise() -> None:
+    ran: list[str] = []
+
+    @flow
+    def f() -> None:
+        ran.append("body")
+
+    with pytest.raises(TypeError, match=r"return_state must be True or False, not 'no' \(str\)"):
+        f(return_state="no")  # type: ignore[call-arg]
+    assert ran == []
+
+
 def test_replacing_task_runner_changes_the_runner_of_later_calls() -> None:
     @task
     def which() -> object:

@@ -140,10 +140,16 @@ class Flow(Generic[P, R]):
           RuntimeError: a sync flow called on the Trio thread (it would block the event loop:
             use ``await trio.to_thread.run_sync(my_flow, ...)`` or make the flow async); an
             async flow called on an asyncio event loop (run it through `trio_runners.embed`).
+          TypeError: ``return_state`` is not a ``bool`` (raised before the flow runs).
           FlowRunFailed: task runs failed and the body never looked at their results.
           Exception: whatever the body raised.
         """
-        return_state = bool(kwargs.pop("return_state", False))
+        return_state = kwargs.pop("return_state", False)
+        if not isinstance(return_state, bool):
+            raise TypeError(
+                f"return_state must be True or False, not {return_state!r} "
+                f"({type(return_state).__name__})"
+            )
         if on_trio_thread():
             if self.is_async:
                 return self._run(args, kwargs, return_state)
