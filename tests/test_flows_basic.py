@@ -4,6 +4,7 @@ import asyncio
 import re
 import threading
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
@@ -149,6 +150,18 @@ def test_return_state_returns_the_flow_runs_state() -> None:
     assert isinstance(state, State)
     assert state.is_completed()
     assert state.result() == 7
+
+
+def test_an_async_generator_function_is_refused_as_a_task_or_a_flow_at_decoration() -> None:
+    async def numbers() -> AsyncIterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match=r"@task cannot decorate the async generator .*'numbers'"):
+        task(numbers)
+    with pytest.raises(TypeError, match=r"@task cannot decorate the async generator .*'numbers'"):
+        task(retries=1)(numbers)
+    with pytest.raises(TypeError, match=r"@flow cannot decorate the async generator .*'numbers'"):
+        flow(numbers)
 
 
 def test_return_state_must_be_a_bool_and_the_flow_does_not_run_otherwise() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
@@ -111,6 +112,11 @@ class Flow(Generic[P, R]):
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@flow decorates a function, not {type(fn).__name__}")
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"@flow cannot decorate the async generator function {fn.__name__!r}: a flow run "
+                "returns one value"
+            )
         check_name(name)
         self.fn = fn
         self.name: str = name if name is not None else getattr(fn, "__name__", type(fn).__name__)

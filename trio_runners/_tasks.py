@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 import uuid
@@ -135,6 +136,11 @@ class Task(Generic[P, R]):
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task decorates a function, not {type(fn).__name__}")
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"@task cannot decorate the async generator function {fn.__name__!r}: a task run "
+                "returns one value (collect the items into a list, or make it async def)"
+            )
         _check_options(name, retries, retry_delay_seconds, timeout_seconds)
         self.fn = fn
         self.name: str = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
