@@ -1,8 +1,13 @@
 """No failure vanishes: unseen task failures fail the flow run, naming the task runs."""
 
+import sys
+
 import pytest
 import trio
 import trio.testing
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 from trio_runners import CancelledRun, FlowRunFailed, State, TaskFuture, flow, task
 
@@ -159,3 +164,18 @@ async def test_cancelling_an_async_flow_cancels_its_task_runs_and_propagates(
     state = futures[0].state
     assert state is not None
     assert state.is_cancelled()
+
+
+def test_sys_exit_in_a_task_run_leaves_the_flow_as_a_plain_system_exit_with_its_code() -> None:
+    @task
+    def bye() -> None:
+        sys.exit(3)
+
+    @flow
+    def f() -> None:
+        bye()
+
+    with pytest.raises(SystemExit) as caught:
+        f()
+    assert caught.value.code == 3
+    assert isinstance(caught.value.__cause__, BaseExceptionGroup)  # what the runner raised

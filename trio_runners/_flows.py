@@ -57,6 +57,12 @@ def _on_asyncio_thread() -> bool:
     return True
 
 
+def _first_leaf(group: BaseExceptionGroup[SystemExit]) -> SystemExit:
+    """The first exception in ``group`` that is not itself a group."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
 def _as_exception(state: State[Any]) -> Exception:
     exc = state.exception()
     if isinstance(exc, Exception):
@@ -99,9 +105,10 @@ class Flow(Generic[P, R]):
       `FlowRunFailed`, an exception group naming those task runs with their exceptions.
 
     ``KeyboardInterrupt`` (Ctrl-C) while a flow runs cancels its task runs and is raised as
-    ``KeyboardInterrupt``. Cancellation of an async flow's enclosing scope cancels its task runs
-    and propagates (possibly inside an exception group, as from any nursery). Awaiting an async
-    flow is a checkpoint; calling a sync flow blocks the calling thread until the run ends.
+    ``KeyboardInterrupt``; a task run's ``sys.exit(code)`` likewise, as ``SystemExit(code)``.
+    Cancellation of an async flow's enclosing scope cancels its task runs and propagates
+    (possibly inside an exception group, as from any nursery). Awaiting an async flow is a
+    checkpoint; calling a sync flow blocks the calling thread until the run ends.
     """
 
     def __init__(
@@ -219,6 +226,9 @@ class Flow(Generic[P, R]):
         except BaseExceptionGroup as group:
             if group.split(KeyboardInterrupt)[0] is not None:
                 raise KeyboardInterrupt from group
+            exits = group.split(SystemExit)[0]
+            if exits is not None:
+                raise SystemExit(_first_leaf(exits).code) from group
             raise
         finally:
             flow_run.finished = True
