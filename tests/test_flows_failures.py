@@ -179,3 +179,30 @@ def test_sys_exit_in_a_task_run_leaves_the_flow_as_a_plain_system_exit_with_its_
         f()
     assert caught.value.code == 3
     assert isinstance(caught.value.__cause__, BaseExceptionGroup)  # what the runner raised
+
+
+class StrayError(BaseException):
+    pass
+
+
+def test_task_runs_crashed_by_a_base_exception_fail_the_flow_which_names_them() -> None:
+    @task
+    def odd() -> None:
+        raise StrayError("odd")
+
+    @task
+    async def stray() -> None:
+        raise trio.Cancelled._create()  # no scope was cancelled: the call's own defect
+
+    @flow
+    def f() -> int:
+        odd()
+        stray()
+        return int(ok().result())  # the run went on
+
+    with pytest.raises(FlowRunFailed) as caught:
+        f()
+    assert caught.value.task_runs == ("odd-0", "stray-0")
+    causes = [type(error.__cause__) for error in caught.value.exceptions]
+    assert causes == [StrayError, trio.Cancelled]
+    assert all(isinstance(error, RuntimeError) for error in caught.value.exceptions)

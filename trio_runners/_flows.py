@@ -67,9 +67,11 @@ def _as_exception(state: State[Any]) -> Exception:
     exc = state.exception()
     if isinstance(exc, Exception):
         return exc
-    wrapped = RuntimeError(f"crashed with {exc!r}")  # pragma: no cover (BaseExceptions propagate)
-    wrapped.__cause__ = exc  # pragma: no cover
-    return wrapped  # pragma: no cover
+    # A Crashed State of a BaseException the run went on after (a stray trio.Cancelled, a
+    # BaseExceptionGroup...): FlowRunFailed groups Exceptions, so it carries it as the cause.
+    wrapped = RuntimeError(f"crashed with {exc!r}")
+    wrapped.__cause__ = exc
+    return wrapped
 
 
 def _is_runner_class(runner: object) -> bool:
