@@ -206,3 +206,29 @@ def test_task_runs_crashed_by_a_base_exception_fail_the_flow_which_names_them() 
     causes = [type(error.__cause__) for error in caught.value.exceptions]
     assert causes == [StrayError, trio.Cancelled]
     assert all(isinstance(error, RuntimeError) for error in caught.value.exceptions)
+
+
+async def test_a_stray_cancelled_out_of_an_async_flow_body_fails_the_flow_not_vanishing() -> None:
+    @task
+    async def stray() -> None:
+        raise trio.Cancelled._create()
+
+    @flow
+    async def f() -> object:
+        future = await stray()
+        return await future.result()  # re-raises the Crashed State's trio.Cancelled
+
+    with pytest.raises(RuntimeError, match="no cancel scope around it was cancelled") as caught:
+        await f()
+    assert isinstance(caught.value.__cause__, trio.Cancelled)
+
+
+def test_a_stray_cancelled_raised_by_a_sync_flow_body_is_its_failed_state() -> None:
+    @flow
+    def f() -> None:
+        raise trio.Cancelled._create()
+
+    state = f(return_state=True)
+    assert state.is_failed()
+    with pytest.raises(RuntimeError, match=r"flow body raised trio\.Cancelled"):
+        state.result()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
@@ -55,6 +56,28 @@ def _on_asyncio_thread() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _body_error(exc: BaseException) -> Exception:
+    """What failed the flow run when its body (or resolving its return value) raised ``exc``.
+
+    An `Exception` is the error. A `trio.Cancelled` while no enclosing cancel scope is cancelled
+    is the body's own defect (for instance it re-raised a task run's Crashed State of a stray
+    `trio.Cancelled` through ``result()``): left to propagate, Trio's nursery would swallow it
+    and the flow would return None. It becomes a `RuntimeError` caused by it.
+
+    Raises:
+      BaseException: ``exc`` itself otherwise (cancellation, `KeyboardInterrupt`...).
+    """
+    if isinstance(exc, Exception):
+        return exc
+    if isinstance(exc, trio.Cancelled) and trio.current_effective_deadline() != -math.inf:
+        error = RuntimeError(
+            "the flow body raised trio.Cancelled, but no cancel scope around it was cancelled"
+        )
+        error.__cause__ = exc
+        return error
+    raise exc
 
 
 def _first_leaf(group: BaseExceptionGroup[SystemExit]) -> SystemExit:
@@ -218,8 +241,8 @@ class Flow(Generic[P, R]):
                             if pump is not None:
                                 pump.close()  # the pump submits what it holds, then returns
                         value = await self._resolve(body_value)
-                    except Exception as exc:
-                        error = exc
+                    except BaseException as exc:
+                        error = _body_error(exc)  # re-raises a cancellation, Ctrl-C...
                         if pump is not None:
                             await pump.wait_closed()
                         runner.cancel_all()
