@@ -107,6 +107,11 @@ def raise_stray_cancelled() -> None:
     raise trio.Cancelled._create()  # type: ignore[attr-defined]
 
 
+async def async_raise_stray_cancelled() -> None:
+    await trio.lowlevel.checkpoint()
+    raise trio.Cancelled._create()  # type: ignore[attr-defined]
+
+
 def raise_base_exception_group() -> None:
     raise BaseExceptionGroup("call's own group", [BaseException("inside")])
 
@@ -228,6 +233,7 @@ __all__ = [
     "async_gated",
     "async_raise_base_exception",
     "async_raise_interrupt",
+    "async_raise_stray_cancelled",
     "async_return_state",
     "fail",
     "gated",
