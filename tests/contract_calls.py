@@ -130,9 +130,10 @@ async def agen_function() -> AsyncIterator[int]:  # an async generator *function
 
 
 def gated(port: int, value: Any) -> Any:
-    """Connect to the test's gate, report our pid, block until released; return ``value``."""
+    """Connect to the test's gate, report our pid and ``value``, block until released; return
+    ``value``."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(f"{os.getpid()}\n".encode())
+        sock.sendall(f"{os.getpid()} {value}\n".encode())
         if not sock.recv(1):
             raise ConnectionError("the gate was closed without releasing this call")
     return value
@@ -141,7 +142,7 @@ def gated(port: int, value: Any) -> Any:
 async def async_gated(port: int, value: Any) -> Any:
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     async with stream:
-        await stream.send_all(f"{os.getpid()}\n".encode())
+        await stream.send_all(f"{os.getpid()} {value}\n".encode())
         if not await stream.receive_some(1):
             raise ConnectionError("the gate was closed without releasing this call")
     return value
@@ -156,6 +157,7 @@ class Arrival:
 
     stream: trio.SocketStream
     pid: int
+    value: str  # str() of the value the call will return
 
     async def release(self) -> None:
         """Let the call return (a no-op if its end of the connection is already gone)."""
@@ -192,7 +194,8 @@ class Gate:
                 chunk = await stream.receive_some(64)
                 assert chunk, "a call connected to the gate and went away"
                 line += chunk
-        arrival = Arrival(stream, int(line))
+        pid, _, value = line.decode().rstrip("\n").partition(" ")
+        arrival = Arrival(stream, int(pid), value)
         self.arrivals.append(arrival)
         return arrival
 

@@ -649,6 +649,30 @@ async def test_cancel_queued_call_never_starts(
     assert not trace.exists()
 
 
+@needs("queues_calls")
+async def test_admission_is_fifo_and_never_more_than_max_workers_run(
+    runner: BaseTaskRunner, kind: RunnerKind
+) -> None:
+    workers = 1 if kind.sequential else kind.max_workers
+    assert workers is not None
+    total = workers + 2
+    async with open_gate() as gate, trio.open_nursery() as nursery, runner.start():
+        for i in range(total):
+            await submit_soon(nursery, runner, i, gate.call(i, is_async=i % 2 == 1))
+        running = [await gate.arrival() for _ in range(workers)]
+        assert sorted(arrival.value for arrival in running) == [str(i) for i in range(workers)]
+        await trio.testing.wait_all_tasks_blocked()
+        stats = runner.statistics()
+        assert (stats.running, stats.queued) == (workers, 2)
+        for expected in range(workers, total):  # each release admits the next, in order
+            await running.pop(0).release()
+            running.append(await gate.arrival())
+            assert running[-1].value == str(expected)
+        for arrival in running:
+            await arrival.release()
+    assert [runner.state(i).result() for i in range(total)] == list(range(total))  # type: ignore[union-attr]
+
+
 @needs("max_pending")
 async def test_submit_waits_while_max_pending_calls_await_admission(
     runner: BaseTaskRunner, kind: RunnerKind
