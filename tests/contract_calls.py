@@ -104,12 +104,12 @@ async def async_raise_interrupt(name: str) -> None:
 
 def raise_stray_cancelled() -> None:
     """A call that raises `trio.Cancelled` although nothing cancelled it (its own defect)."""
-    raise trio.Cancelled._create()  # type: ignore[attr-defined]
+    raise trio.Cancelled._create()
 
 
 async def async_raise_stray_cancelled() -> None:
     await trio.lowlevel.checkpoint()
-    raise trio.Cancelled._create()  # type: ignore[attr-defined]
+    raise trio.Cancelled._create()
 
 
 def raise_base_exception_group() -> None:

@@ -271,14 +271,14 @@ async def test_non_callable_raises_type_error_and_leaves_no_trace(runner: BaseTa
 async def test_unhashable_key_raises_type_error(runner: BaseTaskRunner) -> None:
     async with runner.start():
         with pytest.raises(TypeError, match="unhashable"):
-            await runner.submit(["not", "hashable"], functools.partial(add, 1, 1))
+            await runner.submit(["not", "hashable"], functools.partial(add, 1, 1))  # type: ignore[arg-type]
         assert runner.statistics().queued == 0
 
 
 async def test_unhashable_key_type_error_names_the_key(runner: BaseTaskRunner) -> None:
     async with runner.start():
         with pytest.raises(TypeError, match=r"\['not', 'hashable'\]"):
-            await runner.submit(["not", "hashable"], functools.partial(add, 1, 1))
+            await runner.submit(["not", "hashable"], functools.partial(add, 1, 1))  # type: ignore[arg-type]
 
 
 async def test_async_generator_function_is_refused_with_type_error_naming_the_key(
