@@ -1,4 +1,5 @@
-"""ProcessPoolTaskRunner: the contract, plus what processes add (pickling, killing, crashes)."""
+"""ProcessPoolTaskRunner: what processes add (pickling, killing, crashes); the contract is in
+tests/test_contract.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""ThreadPoolTaskRunner: the contract, plus what threads add (limits, abandonment)."""
+"""ThreadPoolTaskRunner: what threads add (limits, abandonment); the contract is in
+tests/test_contract.py."""
 
 from __future__ import annotations
 
