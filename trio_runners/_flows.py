@@ -13,10 +13,11 @@ import trio
 
 from ._base import BaseTaskRunner, is_async_callable
 from ._concurrent import ConcurrentTaskRunner
+from ._flow_checks import check_name
 from ._flow_run import FlowRun, FlowRunFailed, SubmissionPump, current_flow_run
 from ._futures import TaskFuture, on_trio_thread
 from ._states import Completed, Failed, State
-from ._tasks import _futures_in, check_name, resolve_futures
+from ._tasks import _futures_in, resolve_futures
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup

@@ -8,14 +8,14 @@ blocks the thread and does the waiting on the Trio thread through `trio.from_thr
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Hashable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 from uuid import UUID
 
 import trio
 
 from ._base import BaseTaskRunner
+from ._flow_checks import _check_timeout
 from ._states import Cancelled, State
 
 if TYPE_CHECKING:
@@ -41,25 +41,6 @@ _RETURN_WHEN = (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED)
 def on_trio_thread() -> bool:
     """True on the thread that runs a Trio loop (where blocking would freeze the loop)."""
     return trio.lowlevel.in_trio_run()
-
-
-def check_number(option: str, value: object) -> float:
-    """``value`` if it is a real number: an ``int``, a ``float`` (or another `numbers.Real`), but
-    not a ``bool``.
-
-    Raises:
-      TypeError: it is not; the message names ``option`` and the value.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{option} must be an int or a float, not {value!r} ({type(value).__name__})"
-        )
-    return cast(float, value)
-
-
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and not check_number("timeout", timeout) >= 0:
-        raise ValueError(f"timeout must be None or a number >= 0, not {timeout!r}")
 
 
 @final

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
-import numbers
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
@@ -13,6 +11,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 import trio
 
 from ._base import current_call, is_async_callable
+from ._flow_checks import _check_options
 from ._flow_run import (
     FlowRun,
     SubmissionPump,
@@ -20,7 +19,7 @@ from ._flow_run import (
     UpstreamFailed,
     current_flow_run,
 )
-from ._futures import TaskFuture, check_number, on_trio_thread
+from ._futures import TaskFuture, on_trio_thread
 from ._states import State
 
 __all__ = ["Task", "task"]
@@ -76,36 +75,6 @@ def resolve_futures(value: Any, states: Mapping[TaskFuture, State[Any]]) -> Any:
     if isinstance(value, dict):
         return {resolve_futures(k, states): resolve_futures(v, states) for k, v in value.items()}
     return value
-
-
-def _check_options(
-    name: object, retries: object, retry_delay_seconds: object, timeout_seconds: object
-) -> None:
-    """Check a task's options, naming the bad one and its value.
-
-    Raises:
-      TypeError: an option of the wrong type (a ``bool`` is not a number here).
-      ValueError: a negative ``retries``, a negative, infinite or NaN ``retry_delay_seconds``, or
-        a ``timeout_seconds`` <= 0 or NaN.
-    """
-    check_name(name)
-    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral):
-        raise TypeError(f"retries must be an int, not {retries!r} ({type(retries).__name__})")
-    if retries < 0:
-        raise ValueError(f"retries must be an int >= 0, not {retries!r}")
-    delay = check_number("retry_delay_seconds", retry_delay_seconds)
-    if not 0 <= delay < math.inf:  # (also refuses NaN)
-        raise ValueError(
-            f"retry_delay_seconds must be a finite number >= 0, not {retry_delay_seconds!r}"
-        )
-    if timeout_seconds is not None and not check_number("timeout_seconds", timeout_seconds) > 0:
-        raise ValueError(f"timeout_seconds must be None or a number > 0, not {timeout_seconds!r}")
-
-
-def check_name(name: object) -> None:
-    """Raises `TypeError` unless ``name`` (a task's or a flow's) is a ``str`` or None."""
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"name must be a str or None, not {name!r} ({type(name).__name__})")
 
 
 @final
