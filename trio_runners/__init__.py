@@ -5,9 +5,9 @@ from ._base import BaseTaskRunner as BaseTaskRunner
 from ._base import RunnerStatistics as RunnerStatistics
 from ._base import TaskConcurrencyType as TaskConcurrencyType
 from ._concurrent import ConcurrentTaskRunner as ConcurrentTaskRunner
-from ._flow_run import FlowRunFailed as FlowRunFailed
-from ._flow_run import TaskTimeout as TaskTimeout
-from ._flow_run import UpstreamFailed as UpstreamFailed
+from ._flow_errors import FlowRunFailed as FlowRunFailed
+from ._flow_errors import TaskTimeout as TaskTimeout
+from ._flow_errors import UpstreamFailed as UpstreamFailed
 from ._flows import Flow as Flow
 from ._flows import flow as flow
 from ._futures import ALL_COMPLETED as ALL_COMPLETED

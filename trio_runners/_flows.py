@@ -14,8 +14,10 @@ import trio
 from ._base import BaseTaskRunner, is_async_callable
 from ._concurrent import ConcurrentTaskRunner
 from ._flow_checks import check_name
-from ._flow_run import FlowRun, FlowRunFailed, SubmissionPump, current_flow_run
-from ._futures import TaskFuture, on_trio_thread
+from ._flow_errors import FlowRunFailed
+from ._flow_run import FlowRun, SubmissionPump, current_flow_run
+from ._flow_threads import in_trio_worker_thread, on_asyncio_thread, on_trio_thread
+from ._futures import TaskFuture
 from ._states import Completed, Failed, State
 from ._tasks import _futures_in, resolve_futures
 
@@ -36,27 +38,6 @@ __all__ = ["Flow", "flow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _in_trio_worker_thread() -> bool:
-    """True in a thread started by `trio.to_thread.run_sync` (it can reach its Trio loop)."""
-    try:
-        trio.from_thread.check_cancelled()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _on_asyncio_thread() -> bool:
-    """True on a thread whose asyncio event loop is running (in a coroutine or a callback)."""
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:  # never imported: no loop can be running
-        return False
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _body_error(exc: BaseException) -> Exception:
@@ -196,7 +177,7 @@ class Flow(Generic[P, R]):
                 f"sync flow {self.name!r} called on the Trio thread would block the event loop; "
                 f"use 'await trio.to_thread.run_sync({self.name}, ...)' or make it async"
             )
-        if self.is_async and _on_asyncio_thread():
+        if self.is_async and on_asyncio_thread():
             raise RuntimeError(
                 f"async flow {self.name!r} called on an asyncio event loop: flows run on Trio. "
                 "From asyncio, run it through trio_runners.embed: 'async with "
@@ -209,7 +190,7 @@ class Flow(Generic[P, R]):
             return trio.from_thread.run(
                 self._run, args, kwargs, return_state, trio_token=parent.token
             )
-        if _in_trio_worker_thread():
+        if in_trio_worker_thread():
             return trio.from_thread.run(self._run, args, kwargs, return_state)
         return trio.run(self._run, args, kwargs, return_state)
 

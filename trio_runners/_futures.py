@@ -16,6 +16,7 @@ import trio
 
 from ._base import BaseTaskRunner
 from ._flow_checks import _check_timeout
+from ._flow_threads import on_trio_thread
 from ._states import Cancelled, State
 
 if TYPE_CHECKING:
@@ -36,11 +37,6 @@ FIRST_COMPLETED: Final = "FIRST_COMPLETED"
 FIRST_EXCEPTION: Final = "FIRST_EXCEPTION"
 ALL_COMPLETED: Final = "ALL_COMPLETED"
 _RETURN_WHEN = (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED)
-
-
-def on_trio_thread() -> bool:
-    """True on the thread that runs a Trio loop (where blocking would freeze the loop)."""
-    return trio.lowlevel.in_trio_run()
 
 
 @final
