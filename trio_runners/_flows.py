@@ -15,10 +15,11 @@ from ._base import BaseTaskRunner, is_async_callable
 from ._concurrent import ConcurrentTaskRunner
 from ._flow_checks import check_name
 from ._flow_errors import FlowRunFailed
-from ._flow_run import FlowRun, SubmissionPump, current_flow_run
+from ._flow_run import FlowRun, current_flow_run
 from ._flow_threads import in_trio_worker_thread, on_asyncio_thread, on_trio_thread
 from ._futures import TaskFuture
 from ._states import Completed, Failed, State
+from ._submission import SubmissionPump
 from ._tasks import _futures_in, resolve_futures
 
 if sys.version_info < (3, 11):  # pragma: no cover

@@ -13,10 +13,11 @@ import trio
 from ._base import current_call, is_async_callable
 from ._flow_checks import _check_options
 from ._flow_errors import TaskTimeout, UpstreamFailed
-from ._flow_run import FlowRun, SubmissionPump, current_flow_run
+from ._flow_run import FlowRun, current_flow_run
 from ._flow_threads import on_trio_thread
 from ._futures import TaskFuture
 from ._states import State
+from ._submission import SubmissionPump
 
 __all__ = ["Task", "task"]
 
