@@ -17,10 +17,10 @@ from ._flow_checks import check_name
 from ._flow_errors import FlowRunFailed
 from ._flow_run import FlowRun, current_flow_run
 from ._flow_threads import in_trio_worker_thread, on_asyncio_thread, on_trio_thread
+from ._future_args import futures_in, resolve_futures
 from ._futures import TaskFuture
 from ._states import Completed, Failed, State
 from ._submission import SubmissionPump
-from ._tasks import _futures_in, resolve_futures
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -278,7 +278,7 @@ class Flow(Generic[P, R]):
     async def _resolve(value: Any) -> Any:
         """Wait for the futures in the body's return value and replace them by their results."""
         futures: list[TaskFuture] = []
-        _futures_in(value, futures)
+        futures_in(value, futures)
         states = {future: await future._final_state() for future in dict.fromkeys(futures)}
         await trio.lowlevel.checkpoint()
         return resolve_futures(value, states)
