@@ -6,6 +6,10 @@ blocks the thread and does the waiting on the Trio thread through `trio.from_thr
 
 A future needs two things of its flow run, its started runner and its Trio token (the
 `FlowRunHandle` protocol, which `FlowRun` provides), so this module does not import `_flow_run`.
+Its underscore members (`_peek`, `_final_state`, `_until_submitted`, `_settle`, `_submitted`,
+``_pending``, ``_settled``, ``_observed``) are the flow layer's internal interface, used by
+``_wait.py``, ``_submission.py``, ``_task_run.py``, ``_future_args.py``, ``_flow_run.py`` and
+``_flows.py``.
 """
 
 from __future__ import annotations
