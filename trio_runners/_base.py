@@ -175,12 +175,27 @@ def _enclosing_scope_cancelled() -> bool:
     return trio.current_effective_deadline() == -math.inf
 
 
-def _stray_message(exc: BaseException) -> str:
-    if isinstance(exc, trio.Cancelled) or (
-        isinstance(exc, BaseExceptionGroup) and exc.split(trio.Cancelled)[1] is None
+def _crash_of_the_call(exc: BaseException) -> State[Any]:
+    """The Crashed State of a call that raised a `BaseException` the run goes on after.
+
+    A stray `trio.Cancelled` (alone or in a group) is not stored bare: ``result()`` would re-raise
+    it in whichever task reads the State, where it would pose as that task's cancellation. As
+    a Cancelled State carries `CancelledRun`, it carries a `RuntimeError` caused by it.
+    """
+    if not isinstance(exc, trio.Cancelled) and not (
+        isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
     ):
-        return "the call raised trio.Cancelled, but no cancel scope around it was cancelled"
-    return f"the call raised {type(exc).__name__}, a BaseException that is not an Exception"
+        return Crashed(
+            exc, f"the call raised {type(exc).__name__}, a BaseException that is not an Exception"
+        )
+    message = "the call raised trio.Cancelled, but no cancel scope around it was cancelled"
+    error = RuntimeError(message)
+    error.__cause__ = exc
+    return Crashed(error, message)
+
+
+def _unhashable(key: object) -> TypeError:
+    return TypeError(f"unhashable key: a key must be hashable, not {type(key).__name__} ({key!r})")
 
 
 def _call_in_box(call: Callable[[], Any]) -> tuple[Any]:
@@ -419,7 +434,7 @@ class BaseTaskRunner(abc.ABC):
             if _enclosing_scope_cancelled() or _stops_the_process(exc):
                 self._finish(record, state_for_base_exception(exc))
                 raise
-            self._finish(record, Crashed(exc, _stray_message(exc)))
+            self._finish(record, _crash_of_the_call(exc))
         else:
             if scope.cancelled_caught:
                 self._finish(record, Cancelled("cancelled"))
@@ -474,6 +489,8 @@ class BaseTaskRunner(abc.ABC):
             raise KeyError(
                 f"unknown key {key!r}: it was not submitted in this run, or it was released"
             ) from None
+        except TypeError:
+            raise _unhashable(key) from None
 
     # ------------------------------------------------------------------ the contract
 
@@ -497,7 +514,11 @@ class BaseTaskRunner(abc.ABC):
             raise RuntimeError(self._not_accepting_message(key))
         _check_call(key, call)
         calls = self._calls
-        if key in calls:  # also raises TypeError for an unhashable key
+        try:
+            known = key in calls
+        except TypeError:
+            raise _unhashable(key) from None
+        if known:
             raise ValueError(f"key {key!r} was already submitted in this run")
         record = calls[key] = _CallRecord(key, call)
         self._unfinished += 1
@@ -643,8 +664,16 @@ class BaseTaskRunner(abc.ABC):
 
         Raises:
           KeyError: at once, if any key is unknown.
+          TypeError: ``keys`` is not iterable, or a key is unhashable.
         """
-        records = [self._lookup(key) for key in dict.fromkeys(keys)]
+        try:
+            wanted = list(keys)
+        except TypeError:
+            raise TypeError(
+                f"as_completed takes an iterable of keys, not {type(keys).__name__}"
+            ) from None
+        records = [self._lookup(key) for key in wanted]  # unknown or unhashable: raises
+        records = list({id(record): record for record in records}.values())  # duplicates once
         return AsCompleted(self, records)
 
     @trio.lowlevel.enable_ki_protection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
@@ -11,22 +12,16 @@ import trio
 
 from ._base import BaseTaskRunner, is_async_callable
 from ._concurrent import ConcurrentTaskRunner
-from ._flow_run import FlowRun, FlowRunFailed, SubmissionPump, current_flow_run
-from ._futures import TaskFuture, on_trio_thread
-from ._states import Completed, Failed, State
-from ._tasks import _futures_in, resolve_futures
+from ._flow_checks import check_name
+from ._flow_outcome import body_error, flow_run_state, process_stop
+from ._flow_run import FlowRun, current_flow_run
+from ._flow_threads import in_trio_worker_thread, on_asyncio_thread, on_trio_thread
+from ._future_args import futures_in, resolve_futures
+from ._futures import TaskFuture
+from ._submission import SubmissionPump
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
-
-
-def _add_note(error: BaseException, note: str) -> None:
-    """``error.add_note(note)``, also on Python 3.10 (where the exceptiongroup backport shows
-    ``__notes__`` in tracebacks)."""
-    if sys.version_info >= (3, 11):
-        error.add_note(note)
-    else:  # pragma: no cover
-        error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
 __all__ = ["Flow", "flow"]
@@ -35,22 +30,17 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _in_trio_worker_thread() -> bool:
-    """True in a thread started by `trio.to_thread.run_sync` (it can reach its Trio loop)."""
-    try:
-        trio.from_thread.check_cancelled()
-    except RuntimeError:
-        return False
-    return True
+def _is_runner_class(runner: object) -> bool:
+    return isinstance(runner, type) and issubclass(runner, BaseTaskRunner)
 
 
-def _as_exception(state: State[Any]) -> Exception:
-    exc = state.exception()
-    if isinstance(exc, Exception):
-        return exc
-    wrapped = RuntimeError(f"crashed with {exc!r}")  # pragma: no cover (BaseExceptions propagate)
-    wrapped.__cause__ = exc  # pragma: no cover
-    return wrapped  # pragma: no cover
+def _check_runner(runner: object) -> None:
+    """Raises `TypeError` unless ``runner`` is a task runner or a task runner class."""
+    if not (isinstance(runner, BaseTaskRunner) or _is_runner_class(runner)):
+        raise TypeError(
+            f"task_runner must be a task runner or a task runner class, not {runner!r} "
+            f"({type(runner).__name__})"
+        )
 
 
 @final
@@ -61,7 +51,9 @@ class Flow(Generic[P, R]):
     completion (starting ``trio.run`` if no Trio loop is running in this thread; from a Trio
     worker thread, or from inside another flow, it runs on that loop). Its body runs in a worker
     thread while the runner runs on the Trio thread. An async flow (``async def``) is awaited on
-    the Trio thread (``await my_flow(...)``); called from a thread it runs like a sync flow.
+    the Trio thread (``await my_flow(...)``); called from a thread with no event loop running it
+    runs like a sync flow; called on an asyncio event loop it raises `RuntimeError` (run it
+    through `trio_runners.embed`).
 
     A call waits for every task run it submitted, then returns the body's return value (futures
     in it are resolved), or, with ``return_state=True``, the flow run's `State`. Failures:
@@ -71,9 +63,10 @@ class Flow(Generic[P, R]):
       `FlowRunFailed`, an exception group naming those task runs with their exceptions.
 
     ``KeyboardInterrupt`` (Ctrl-C) while a flow runs cancels its task runs and is raised as
-    ``KeyboardInterrupt``. Cancellation of an async flow's enclosing scope cancels its task runs
-    and propagates (possibly inside an exception group, as from any nursery). Awaiting an async
-    flow is a checkpoint; calling a sync flow blocks the calling thread until the run ends.
+    ``KeyboardInterrupt``; a task run's ``sys.exit(code)`` likewise, as ``SystemExit(code)``.
+    Cancellation of an async flow's enclosing scope cancels its task runs and propagates
+    (possibly inside an exception group, as from any nursery). Awaiting an async flow is a
+    checkpoint; calling a sync flow blocks the calling thread until the run ends.
     """
 
     def __init__(
@@ -84,6 +77,12 @@ class Flow(Generic[P, R]):
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@flow decorates a function, not {type(fn).__name__}")
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"@flow cannot decorate the async generator function {fn.__name__!r}: a flow run "
+                "returns one value"
+            )
+        check_name(name)
         self.fn = fn
         self.name: str = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
         self.is_async = is_async_callable(fn)
@@ -99,11 +98,8 @@ class Flow(Generic[P, R]):
 
     @task_runner.setter
     def task_runner(self, runner: BaseTaskRunner | type[BaseTaskRunner]) -> None:
-        if isinstance(runner, type) and issubclass(runner, BaseTaskRunner):
-            runner = runner()
-        if not isinstance(runner, BaseTaskRunner):
-            raise TypeError(f"task_runner must be a task runner, not {type(runner).__name__}")
-        self._task_runner = runner
+        _check_runner(runner)
+        self._task_runner = runner() if isinstance(runner, type) else runner
 
     def __repr__(self) -> str:
         return f"<Flow {self.name} on {self.task_runner!r}>"
@@ -113,11 +109,18 @@ class Flow(Generic[P, R]):
 
         Raises:
           RuntimeError: a sync flow called on the Trio thread (it would block the event loop:
-            use ``await trio.to_thread.run_sync(my_flow, ...)`` or make the flow async).
+            use ``await trio.to_thread.run_sync(my_flow, ...)`` or make the flow async); an
+            async flow called on an asyncio event loop (run it through `trio_runners.embed`).
+          TypeError: ``return_state`` is not a ``bool`` (raised before the flow runs).
           FlowRunFailed: task runs failed and the body never looked at their results.
           Exception: whatever the body raised.
         """
-        return_state = bool(kwargs.pop("return_state", False))
+        return_state = kwargs.pop("return_state", False)
+        if not isinstance(return_state, bool):
+            raise TypeError(
+                f"return_state must be True or False, not {return_state!r} "
+                f"({type(return_state).__name__})"
+            )
         if on_trio_thread():
             if self.is_async:
                 return self._run(args, kwargs, return_state)
@@ -125,12 +128,20 @@ class Flow(Generic[P, R]):
                 f"sync flow {self.name!r} called on the Trio thread would block the event loop; "
                 f"use 'await trio.to_thread.run_sync({self.name}, ...)' or make it async"
             )
+        if self.is_async and on_asyncio_thread():
+            raise RuntimeError(
+                f"async flow {self.name!r} called on an asyncio event loop: flows run on Trio. "
+                "From asyncio, run it through trio_runners.embed: 'async with "
+                "run_in_background_async(SequentialTaskRunner()) as background: await "
+                f"background.submit(key, lambda: {self.name}(...))', then "
+                "'(await background.wait(key)).result()' (see the embedding docs)"
+            )
         parent = current_flow_run.get()
         if parent is not None:
             return trio.from_thread.run(
                 self._run, args, kwargs, return_state, trio_token=parent.token
             )
-        if _in_trio_worker_thread():
+        if in_trio_worker_thread():
             return trio.from_thread.run(self._run, args, kwargs, return_state)
         return trio.run(self._run, args, kwargs, return_state)
 
@@ -163,16 +174,17 @@ class Flow(Generic[P, R]):
                             if pump is not None:
                                 pump.close()  # the pump submits what it holds, then returns
                         value = await self._resolve(body_value)
-                    except Exception as exc:
-                        error = exc
+                    except BaseException as exc:
+                        error = body_error(exc)  # re-raises a cancellation, Ctrl-C...
                         if pump is not None:
                             await pump.wait_closed()
                         runner.cancel_all()
                     finally:
                         current_flow_run.reset(token)
         except BaseExceptionGroup as group:
-            if group.split(KeyboardInterrupt)[0] is not None:
-                raise KeyboardInterrupt from group
+            stop = process_stop(group)
+            if stop is not None:
+                raise stop from group
             raise
         finally:
             flow_run.finished = True
@@ -182,20 +194,7 @@ class Flow(Generic[P, R]):
                 parent.children.discard(scope)
         if scope.cancelled_caught:
             raise RuntimeError(f"subflow run {self.name!r} cancelled: its parent flow run ended")
-        unseen = flow_run.unseen_failures()
-        if error is None and unseen:
-            error = FlowRunFailed(
-                self.name, [f.name for f, _ in unseen], [_as_exception(s) for _, s in unseen]
-            )
-        elif error is not None and unseen:
-            _add_note(
-                error,
-                "task runs that failed unseen: "
-                + ", ".join(f"{f.name} ({s!r})" for f, s in unseen),
-            )
-        state: State[Any] = (
-            Completed(value) if error is None else Failed(error, f"flow run {self.name!r} failed")
-        )
+        state = flow_run_state(self.name, value, error, flow_run.unseen_failures())
         if return_state:
             return state
         return state.result()
@@ -214,11 +213,10 @@ class Flow(Generic[P, R]):
     async def _resolve(value: Any) -> Any:
         """Wait for the futures in the body's return value and replace them by their results."""
         futures: list[TaskFuture] = []
-        _futures_in(value, futures)
-        for future in futures:
-            await future._wait_state()
+        futures_in(value, futures)
+        states = {future: await future._final_state() for future in dict.fromkeys(futures)}
         await trio.lowlevel.checkpoint()
-        return resolve_futures(value)
+        return resolve_futures(value, states)
 
 
 @overload
@@ -246,7 +244,14 @@ def flow(
       name: the flow's name (default: the function's name).
       task_runner: the runner its task runs use (default ``ConcurrentTaskRunner()``); each call
         runs on a duplicate of it.
+
+    Raises:
+      TypeError: ``name`` is not a ``str``, or ``task_runner`` is not a task runner (nor a
+        runner class); raised at once, naming the option and the value.
     """
+    check_name(name)
+    if task_runner is not None:
+        _check_runner(task_runner)
 
     def decorate(fn: Callable[P, R]) -> Flow[P, R]:
         return Flow(fn, name=name, task_runner=task_runner)

@@ -1,50 +1,45 @@
-"""TaskFuture, `wait` and `as_completed`: handles on the task runs of a flow run.
+"""TaskFuture: the handle on one task run of a flow run.
 
 Every blocking method here works from both sides of a flow: on the Trio thread (async flows,
 async tasks) it returns an awaitable; from a worker thread (the body of a sync flow, a sync task) it
 blocks the thread and does the waiting on the Trio thread through `trio.from_thread`.
+
+A future needs two things of its flow run, its started runner and its Trio token (the
+`FlowRunHandle` protocol, which `FlowRun` provides), so this module does not import `_flow_run`.
+Its underscore members (`_peek`, `_final_state`, `_until_submitted`, `_settle`, `_submitted`,
+``_pending``, ``_settled``, ``_observed``) are the flow layer's internal interface, used by
+``_wait.py``, ``_submission.py``, ``_task_run.py``, ``_future_args.py``, ``_flow_run.py`` and
+``_flows.py``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Final, TypeVar, final
+from typing import Any, Protocol, final
 from uuid import UUID
 
 import trio
 
 from ._base import BaseTaskRunner
+from ._flow_checks import _check_timeout
+from ._flow_threads import on_trio_thread
 from ._states import Cancelled, State
 
-if TYPE_CHECKING:
-    from ._flow_run import FlowRun
-
-__all__ = [
-    "ALL_COMPLETED",
-    "FIRST_COMPLETED",
-    "FIRST_EXCEPTION",
-    "TaskFuture",
-    "as_completed",
-    "wait",
-]
-
-T = TypeVar("T")
-
-FIRST_COMPLETED: Final = "FIRST_COMPLETED"
-FIRST_EXCEPTION: Final = "FIRST_EXCEPTION"
-ALL_COMPLETED: Final = "ALL_COMPLETED"
-_RETURN_WHEN = (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED)
+__all__ = ["FlowRunHandle", "TaskFuture"]
 
 
-def on_trio_thread() -> bool:
-    """True on the thread that runs a Trio loop (where blocking would freeze the loop)."""
-    return trio.lowlevel.in_trio_run()
+class FlowRunHandle(Protocol):
+    """What a `TaskFuture` uses of the flow run it belongs to (`FlowRun` provides it)."""
 
+    @property
+    def runner(self) -> BaseTaskRunner:
+        """The flow run's own started runner: the task run is one of its calls."""
+        ...
 
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and not timeout >= 0:
-        raise ValueError(f"timeout must be None or >= 0, not {timeout!r}")
+    @property
+    def token(self) -> trio.lowlevel.TrioToken:
+        """The Trio token through which worker threads reach the runner."""
+        ...
 
 
 @final
@@ -71,7 +66,7 @@ class TaskFuture:
     )
 
     def __init__(
-        self, flow_run: FlowRun, key: UUID, name: str, task_name: str, pending: bool = False
+        self, flow_run: FlowRunHandle, key: UUID, name: str, task_name: str, pending: bool = False
     ) -> None:
         self._flow_run = flow_run
         #: True while the task run waits in the flow run's `SubmissionPump` (not yet submitted).
@@ -181,6 +176,32 @@ class TaskFuture:
         # runner.wait lends the caller's worker slot when called from one of the runner's calls.
         return await self._flow_run.runner.wait(self.key, timeout)
 
+    async def _final_state(self) -> State[Any]:
+        """Wait for the final State, as long as it takes. A checkpoint.
+
+        Raises:
+          RuntimeError: the runner released the State before this wait began; or the runner
+            broke its contract (``wait`` without a timeout returned None).
+        """
+        if self._pending:
+            await self._until_submitted()  # (it returns once the pump is done with this run)
+        settled = self._settled
+        if settled is not None:
+            await trio.lowlevel.checkpoint()
+            return settled
+        try:
+            state = await self._flow_run.runner.wait(self.key)
+        except KeyError:  # the key was registered before the future was handed out
+            raise RuntimeError(
+                f"the State of task run {self.name!r} was released from the runner before it "
+                "was waited for"
+            ) from None
+        if state is None:
+            raise RuntimeError(
+                f"{self._flow_run.runner!r}.wait({self.key!r}) returned None without a timeout"
+            )
+        return state
+
     def wait(self, timeout: float | None = None) -> Any:
         """Wait for the final State; None if ``timeout`` seconds pass first.
 
@@ -188,6 +209,7 @@ class TaskFuture:
         not affect the task run). From a worker thread it blocks.
 
         Raises:
+          TypeError: ``timeout`` is not a number.
           ValueError: ``timeout`` is negative or NaN.
         """
         _check_timeout(timeout)
@@ -216,6 +238,7 @@ class TaskFuture:
 
         Raises:
           TimeoutError: the task run did not finish within ``timeout`` seconds.
+          TypeError: ``timeout`` is not a number.
           ValueError: ``timeout`` is negative or NaN.
         """
         _check_timeout(timeout)
@@ -232,168 +255,3 @@ class TaskFuture:
         if state is None:
             raise TimeoutError(f"task run {self.name!r} did not finish within {timeout} s")
         return state.result(raise_on_failure)
-
-
-def _flow_run_of(futures: list[TaskFuture]) -> FlowRun:
-    runs = {id(f._flow_run): f._flow_run for f in futures}
-    if len(runs) != 1:
-        raise ValueError("wait() and as_completed() take futures of one flow run at a time")
-    return next(iter(runs.values()))
-
-
-def _check_futures(futures: Iterable[TaskFuture]) -> list[TaskFuture]:
-    unique = list(dict.fromkeys(futures))
-    for future in unique:
-        if not isinstance(future, TaskFuture):
-            raise TypeError(f"expected TaskFuture objects, got {type(future).__name__}")
-    return unique
-
-
-def wait(
-    futures: Iterable[TaskFuture],
-    timeout: float | None = None,
-    return_when: str = ALL_COMPLETED,
-) -> Any:
-    """Wait for task runs, like `concurrent.futures.wait`; returns ``(done, not_done)`` sets.
-
-    ``return_when``: `ALL_COMPLETED` (default), `FIRST_COMPLETED` (as soon as one is done), or
-    `FIRST_EXCEPTION` (as soon as one ends in a State other than Completed, else when all are
-    done). After ``timeout`` seconds it returns what is done so far. On the Trio thread it returns
-    an awaitable (a checkpoint); from a worker thread it blocks. Waiting from inside a task lends
-    the task's worker slot back, as `BaseTaskRunner.wait` does. Cancelling the waiter (or the
-    timeout) does not affect the task runs.
-
-    Raises:
-      ValueError: unknown ``return_when``, a bad ``timeout``, or futures of several flow runs.
-    """
-    if return_when not in _RETURN_WHEN:
-        raise ValueError(f"return_when must be one of {_RETURN_WHEN}, not {return_when!r}")
-    _check_timeout(timeout)
-    unique = _check_futures(futures)
-    if on_trio_thread():
-        return _wait(unique, timeout, return_when)
-    if not unique:
-        return set(), set()
-    token = _flow_run_of(unique).token
-    return trio.from_thread.run(_wait, unique, timeout, return_when, trio_token=token)
-
-
-async def _wait(
-    futures: list[TaskFuture], timeout: float | None, return_when: str
-) -> tuple[set[TaskFuture], set[TaskFuture]]:
-    if futures:
-        _flow_run_of(futures)
-    with trio.move_on_after(math.inf if timeout is None else timeout):
-        if return_when == ALL_COMPLETED:
-            for future in futures:
-                await future._wait_state()
-        else:
-            async with _AsCompleted(futures, None) as finished:
-                async for future in finished:
-                    state = future._peek()
-                    assert state is not None
-                    if return_when == FIRST_COMPLETED or not state.is_completed():
-                        break
-    await trio.lowlevel.checkpoint()
-    done = {f for f in futures if f._peek() is not None}
-    return done, set(futures) - done
-
-
-def as_completed(futures: Iterable[TaskFuture], timeout: float | None = None) -> _AsCompleted:
-    """Iterate over futures as their task runs finish (finished ones first).
-
-    A plain iterator from a worker thread (sync flows, sync tasks: ``for f in as_completed(...)``)
-    and an async iterator on the Trio thread (``async for f in as_completed(...)``). Each step is
-    a checkpoint on the Trio side, lends the caller's worker slot back while it waits (inside a
-    task), and never polls. ``timeout`` bounds the whole iteration, counted from its first step.
-
-    Raises (from a step):
-      TimeoutError: ``timeout`` seconds passed before every task run finished.
-      ValueError: futures of several flow runs (raised at once).
-    """
-    _check_timeout(timeout)
-    unique = _check_futures(futures)
-    if unique:
-        _flow_run_of(unique)
-    return _AsCompleted(unique, timeout)
-
-
-@final
-class _AsCompleted:
-    """Iterator (sync and async) returned by `as_completed`."""
-
-    def __init__(self, futures: list[TaskFuture], timeout: float | None) -> None:
-        self._futures: dict[Hashable, TaskFuture] = {f.key: f for f in futures}
-        self._remaining = len(futures)
-        self._timeout = timeout
-        self._deadline: float | None = None
-        self._states: Any = None  # the runner's AsCompleted, made on the Trio thread
-        self._stash: list[tuple[Hashable, State[Any]]] = []
-
-    # -- async side
-    def __aiter__(self) -> _AsCompleted:
-        return self
-
-    async def __anext__(self) -> TaskFuture:
-        """The next finished future. A checkpoint."""
-        if self._remaining == 0:
-            await trio.lowlevel.checkpoint()
-            raise StopAsyncIteration
-        runner = next(iter(self._futures.values()))._flow_run.runner
-        if self._deadline is None:
-            self._deadline = (
-                math.inf if self._timeout is None else trio.current_time() + self._timeout
-            )
-        with trio.move_on_at(self._deadline):
-            if self._states is None:
-                await self._listen(runner)
-            if not self._stash:
-                # The runner's as_completed lends a worker slot back while it waits in a call.
-                self._stash.append(await self._states.__anext__())
-        if not self._stash:
-            await trio.lowlevel.checkpoint()
-            raise TimeoutError(f"{self._remaining} task run(s) unfinished after {self._timeout} s")
-        key, _ = self._stash.pop()
-        self._remaining -= 1
-        await trio.lowlevel.checkpoint()
-        return self._futures[key]
-
-    async def _listen(self, runner: BaseTaskRunner) -> None:
-        # Task runs still in the submission pump are not the runner's yet: wait for them first.
-        for future in self._futures.values():
-            if future._pending:
-                await future._until_submitted()
-        keys = []
-        for key, future in self._futures.items():
-            if future._settled is not None:  # never reached the runner
-                self._stash.append((key, future._settled))
-            else:
-                keys.append(key)
-        self._states = runner.as_completed(keys)
-
-    async def aclose(self) -> None:
-        """Stop listening early. A checkpoint."""
-        self._remaining = 0
-        if self._states is not None:
-            await self._states.aclose()
-        else:
-            await trio.lowlevel.checkpoint()
-
-    async def __aenter__(self) -> _AsCompleted:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    # -- sync side (worker threads)
-    def __iter__(self) -> Iterator[TaskFuture]:
-        return self
-
-    def __next__(self) -> TaskFuture:
-        if self._remaining == 0:
-            raise StopIteration
-        token = next(iter(self._futures.values()))._flow_run.token
-        try:
-            return trio.from_thread.run(self.__anext__, trio_token=token)
-        except StopAsyncIteration:  # pragma: no cover (remaining is checked above)
-            raise StopIteration from None

@@ -1,72 +1,31 @@
-"""`@task`: a function that, inside a flow, runs as a task run on the flow's runner."""
+"""`@task` and `Task`: a function that, inside a flow, is submitted as a task run to the flow's
+runner (from the Trio thread, the body's thread through the pump, or a task run's thread).
+
+What a task run then does on the runner is `TaskRunCall`'s (``_task_run.py``).
+"""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 import trio
 
-from ._base import current_call, is_async_callable
-from ._flow_run import (
-    FlowRun,
-    SubmissionPump,
-    TaskTimeout,
-    UpstreamFailed,
-    current_flow_run,
-)
-from ._futures import TaskFuture, on_trio_thread
-from ._states import State
+from ._base import current_runner, is_async_callable
+from ._flow_checks import _check_options
+from ._flow_run import FlowRun, current_flow_run
+from ._flow_threads import on_trio_thread
+from ._futures import TaskFuture
+from ._submission import SubmissionPump
+from ._task_run import TaskRunCall
 
 __all__ = ["Task", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _futures_in(value: object, found: list[TaskFuture]) -> None:
-    """Collect the futures in ``value`` (itself, or inside lists, tuples, sets and dicts)."""
-    if isinstance(value, TaskFuture):
-        found.append(value)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            _futures_in(item, found)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _futures_in(key, found)
-            _futures_in(item, found)
-
-
-def resolve_futures(value: Any) -> Any:
-    """``value`` with every finished future replaced by its result (same container types)."""
-    if isinstance(value, TaskFuture):
-        state = value.state
-        assert state is not None
-        value._observed = True
-        return state.result()
-    if isinstance(value, list):
-        return [resolve_futures(item) for item in value]
-    if isinstance(value, tuple):
-        items = [resolve_futures(item) for item in value]
-        if hasattr(value, "_fields"):  # a named tuple
-            return type(value)(*items)
-        return tuple(items)
-    if isinstance(value, (set, frozenset)):
-        return type(value)(resolve_futures(item) for item in value)
-    if isinstance(value, dict):
-        return {resolve_futures(k): resolve_futures(v) for k, v in value.items()}
-    return value
-
-
-def _check_options(retries: int, retry_delay_seconds: float, timeout_seconds: float | None) -> None:
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise ValueError(f"retries must be an int >= 0, not {retries!r}")
-    if not retry_delay_seconds >= 0:
-        raise ValueError(f"retry_delay_seconds must be >= 0, not {retry_delay_seconds!r}")
-    if timeout_seconds is not None and not timeout_seconds > 0:
-        raise ValueError(f"timeout_seconds must be None or > 0, not {timeout_seconds!r}")
 
 
 @final
@@ -97,7 +56,12 @@ class Task(Generic[P, R]):
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task decorates a function, not {type(fn).__name__}")
-        _check_options(retries, retry_delay_seconds, timeout_seconds)
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"@task cannot decorate the async generator function {fn.__name__!r}: a task run "
+                "returns one value (collect the items into a list, or make it async def)"
+            )
+        _check_options(name, retries, retry_delay_seconds, timeout_seconds)
         self.fn = fn
         self.name: str = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
         self.retries = retries
@@ -213,23 +177,18 @@ class Task(Generic[P, R]):
         kwargs: dict[str, Any],
         waits: list[TaskFuture],
         pending: bool,
-    ) -> _TaskRunCall:
-        """The call for one task run, with its future (any thread)."""
-        upstreams: list[TaskFuture] = []
-        if args or kwargs:
-            _futures_in((args, kwargs), upstreams)
-        if waits:
-            for future in waits:
-                if not isinstance(future, TaskFuture):
-                    raise TypeError(
-                        f"wait_for takes TaskFuture objects, not {type(future).__name__}"
-                    )
-            upstreams.extend(waits)
-        if upstreams:
-            upstreams = list(dict.fromkeys(upstreams))
+    ) -> TaskRunCall:
+        """The call for one task run, with its future (any thread).
+
+        Raises:
+          TypeError: an item of ``waits`` is not a `TaskFuture`.
+        """
+        for future in waits:
+            if not isinstance(future, TaskFuture):
+                raise TypeError(f"wait_for takes TaskFuture objects, not {type(future).__name__}")
         key = uuid.uuid4()
         future = TaskFuture(flow_run, key, flow_run.next_name(self.name), self.name, pending)
-        return _TaskRunCall(self, flow_run, future, args, kwargs, upstreams)
+        return TaskRunCall(self, flow_run, future, args, kwargs, waits)
 
     async def _submit(
         self,
@@ -267,105 +226,9 @@ def _pump_for(flow_run: FlowRun) -> SubmissionPump | None:
     pump = flow_run.pump
     if pump is None:
         return None
-    current = current_call.get()
-    if current is not None and current[0] is flow_run.runner:
+    if current_runner() is flow_run.runner:
         return None
     return pump
-
-
-def _run_task_fn(task: Task[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    # Module-level, and a Task pickles by name: process and cluster backends can ship the call.
-    return task.fn(*args, **kwargs)
-
-
-async def _run_async_task_fn(task: Task[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    return await task.fn(*args, **kwargs)
-
-
-@final
-class _TaskRunCall:
-    """The zero-argument call submitted to the runner for one task run.
-
-    It is async, so every runner runs it on the event loop: it waits for the upstreams (through
-    `BaseTaskRunner.wait`, which lends the worker slot back), then runs the attempts. Each attempt
-    hands the user's function to the runner's `_invoke` hook, so the backend decides where it
-    runs (a thread, a process...), under the attempt's timeout.
-    """
-
-    #: Runners that ship calls elsewhere (processes, Dask) run this orchestration on the loop,
-    #: unpickled, and ship only what it hands to `_invoke` (see `_remote.RUNS_ON_LOOP`).
-    _trio_runners_runs_on_loop = True
-
-    def __init__(
-        self,
-        task: Task[..., Any],
-        flow_run: FlowRun,
-        future: TaskFuture,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        upstreams: list[TaskFuture],
-    ) -> None:
-        self.task = task
-        self.flow_run = flow_run
-        self.future = future
-        self.args = args
-        self.kwargs = kwargs
-        self.upstreams = upstreams
-
-    async def __call__(self) -> Any:
-        token = current_flow_run.set(self.flow_run)
-        try:
-            if self.upstreams:
-                await self._wait_for_upstreams()
-            args = resolve_futures(self.args)
-            kwargs = resolve_futures(self.kwargs)
-            self.future.started_at = trio.current_time()
-            try:
-                return await self._attempts(args, kwargs)
-            finally:
-                self.future.finished_at = trio.current_time()
-        finally:
-            current_flow_run.reset(token)
-
-    async def _wait_for_upstreams(self) -> None:
-        for upstream in self.upstreams:
-            state = await upstream._wait_state()
-            assert state is not None
-            if not state.is_completed():
-                raise UpstreamFailed(self.future.name, upstream.name, state)
-
-    async def _attempts(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        task = self.task
-        runner = self.flow_run.runner
-        attempt = 0
-        while True:
-            try:
-                result = await self._attempt(args, kwargs)
-            except Exception:
-                if attempt >= task.retries:
-                    raise
-            else:
-                if not (isinstance(result, State) and result.is_failed()):
-                    return result
-                if attempt >= task.retries:
-                    return result
-            attempt += 1
-            if task.retry_delay_seconds > 0:
-                async with runner._slot_lent():  # sleep without holding a worker slot
-                    await trio.sleep(task.retry_delay_seconds)
-            else:
-                await trio.lowlevel.checkpoint()
-
-    async def _attempt(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        task = self.task
-        run = _run_async_task_fn if task.is_async else _run_task_fn
-        call = functools.partial(run, task, *args, **kwargs)
-        timeout = task.timeout_seconds
-        if timeout is None:  # (no cancel scope, no clock reading)
-            return await self.flow_run.runner._invoke(call)
-        with trio.move_on_after(timeout):
-            return await self.flow_run.runner._invoke(call)
-        raise TaskTimeout(f"task run {self.future.name!r} timed out after {timeout} s")
 
 
 @overload
@@ -398,15 +261,19 @@ def task(
       retries: how many times a Failed attempt is re-run (a Cancelled one never is).
       retry_delay_seconds: the pause before each retry (the task does not hold a worker slot
         during it).
-      timeout_seconds: each attempt's deadline. An async task is cancelled at the deadline; a sync
-        task's thread is abandoned (it can stop itself with
-        ``trio.from_thread.check_cancelled()``). Either way the attempt fails with `TaskTimeout`
-        (and is retried if retries remain).
+      timeout_seconds: each attempt's deadline, at which the attempt fails with `TaskTimeout`
+        (and is retried if retries remain). An async task on the event loop is cancelled; a sync
+        task's worker thread is abandoned and runs on to the function's end (it can stop itself
+        with ``trio.from_thread.check_cancelled()``), so with ``retries`` attempts can overlap;
+        the process runner kills the worker process; on Dask a running attempt runs on.
 
     Raises:
-      ValueError: a negative ``retries``/``retry_delay_seconds``, or ``timeout_seconds`` <= 0.
+      TypeError: an option of the wrong type (``timeout_seconds="5"``, ``retries=1.0``; a
+        ``bool`` is not a number here), raised at once, naming the option and the value.
+      ValueError: a negative ``retries``, a negative, infinite or NaN ``retry_delay_seconds``, or
+        a ``timeout_seconds`` <= 0 or NaN (``math.inf``: no deadline).
     """
-    _check_options(retries, retry_delay_seconds, timeout_seconds)
+    _check_options(name, retries, retry_delay_seconds, timeout_seconds)
 
     def decorate(fn: Callable[P, R]) -> Task[P, R]:
         return Task(
