@@ -75,8 +75,10 @@ def make_raising(kind: str) -> BaseException:
 
 
 def raised_kind(exc: BaseException) -> str | None:
-    """Which of `make_raising`'s non-propagating kinds ``exc`` is (None: none of them)."""
-    if isinstance(exc, trio.Cancelled):
+    """Which of `make_raising`'s non-propagating kinds a Crashed State's exception ``exc`` is
+    (None: none of them). A stray `trio.Cancelled` may be kept as is, or as the cause of
+    another exception (so that ``result()`` never raises a bare Cancelled in its reader)."""
+    if isinstance(exc, trio.Cancelled) or isinstance(exc.__cause__, trio.Cancelled):
         return "stray_cancelled"
     if isinstance(exc, KitBaseException):
         return "custom_base"
