@@ -217,16 +217,20 @@ class _Consumer:
 
 @attrs.frozen
 class _Raw:
-    """One step as drawn: four bytes and a flag, read by `_Machine._interpret` as the rule
-    (among those that apply then) and its arguments. Indices are taken modulo what exists when
-    the step runs, so every list of steps is valid and Hypothesis shrinks it freely; few
-    choices per step keep generation cheap."""
+    """One step as drawn: one integer read as four bytes and a flag, which
+    `_Machine._interpret` reads as the rule (if it applies then) and its arguments. Indices
+    are taken modulo what exists when the step runs, so every list of steps is valid and
+    Hypothesis shrinks it freely; one choice per step keeps generation cheap."""
 
     rule: int
     pick: int
     t1: int
     t2: int
     fails: bool
+
+    @classmethod
+    def decode(cls, v: int) -> _Raw:
+        return cls(v & 255, v >> 8 & 255, v >> 16 & 255, v >> 24 & 255, bool(v >> 32 & 1))
 
 
 def _time(v: int) -> float:
@@ -251,12 +255,11 @@ _OPTIONAL: tuple[str, ...] = (
 )
 _OPTIONAL += ("cancel_waiter", "cancel_next_item", "aclose", "next_item")
 _RULES += _OPTIONAL
-_BYTE = st.integers(0, 255)
 #: Built once: building strategies per step costs more than running the step.
 _EXAMPLES = st.tuples(
     st.frozensets(st.sampled_from(_OPTIONAL)),
     st.lists(
-        st.builds(_Raw, _BYTE, _BYTE, _BYTE, _BYTE, st.booleans()),
+        st.integers(0, 2**33 - 1).map(_Raw.decode),
         min_size=MIN_STEPS,
         max_size=MAX_STEPS,
     ),
@@ -596,12 +599,15 @@ class _Machine:
         if task.checked:
             return
         self._ends(task, outcomes)
-        if not task.done or task.cancelled:
+        if not task.done:
             return
         task.checked, result, desc = True, task.result, repr(task)
+        if task.cancelled:
+            return
         if result is StopAsyncIteration:
             assert con.closed or not left, f"{desc}: stopped; calls {left} never delivered"
             return
+        assert not con.closed, f"{desc}: gave {result!r} after aclose()"
         key, state = result
         i = next((j for j in left if _key(j) == key), None)
         assert i is not None, f"{desc}: gave {key!r}, not one of {left}"
