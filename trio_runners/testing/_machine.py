@@ -1,15 +1,18 @@
 """The stateful test: random steps on one long-lived run, checked against a model after each.
 
 One example is one ``trio.run`` on a `trio.testing.MockClock` that never jumps between steps
-(``autojump_threshold = inf``). Hypothesis draws each step inside the run (``st.data()``), the
-step runs, then the machine waits until every task is blocked and compares the runner with
-`_Model` exactly. Everything happens in one thread: no round trip between threads per step.
+(``autojump_threshold = inf``). Hypothesis draws the example's steps (one integer each); each
+step runs inside the run, then the machine waits until every task is blocked and compares the
+runner with `_Model` exactly. Everything happens in one thread: no thread round trip per step.
 
-The steps: submit from one of several submitter tasks (lanes), waits with a timeout and a
-cancel scope of their own, ``cancel``, ``cancel_all``, ``release``, letting time pass, and
-``as_completed`` consumers that take steps (each in a cancel scope of its own), are cancelled
-mid-step, ``aclose`` and meet duplicate and unknown keys. With ``max_pending``, a submit that
-would block must be seen blocking, and a cancelled queued call gives its room back at once.
+The steps: submit from one of several submitter tasks (lanes; a blocked submit is seen, and
+its own scope can cancel it), waits with a timeout and a cancel scope of their own
+(``statistics().waiters`` is checked exactly), ``cancel``, ``cancel_all``, ``release``,
+letting time pass, and ``as_completed`` consumers that take steps (each in a cancel scope of
+its own), are cancelled mid-step, ``aclose``, meet duplicate and unknown keys, and are
+drained after the exit (a cancelled step must lose no item). With ``max_pending`` (a kit
+capability), a submit that would block must be seen blocking, and a cancelled queued call
+gives its room back at once.
 """
 
 from __future__ import annotations
@@ -64,7 +67,8 @@ class _Model:
     A submit registers its key at once. Sequential: the submit returns when its call ends (or,
     cancelled while queued, when its turn comes). With ``pending``: it returns once fewer than
     ``pending`` live calls are queued (cancelled ones take no room); blocked submits are
-    accepted FIFO. A submit whose call was cancelled while it waited may return at any time.
+    accepted FIFO. A submit whose call was cancelled while it waited may return at any time
+    until its turn comes.
     """
 
     def __init__(self, sequential: bool, capacity: int | None, pending: int | None) -> None:
