@@ -1,8 +1,9 @@
-"""The state machine on runners with ``max_pending``: a submit that would block is seen
-blocking, and a cancelled queued call gives its room back at once.
+"""The state machine on a runner with two workers and one pending place: a submit that would
+block is seen blocking, and a cancelled queued call gives its room back at once.
 
-Only the state machine runs here (the other properties are in test_our_runners.py); the
-classes below are not collected by pytest, the test functions run them.
+(test_our_runners.py's TestConcurrentBackpressure runs it with one worker and two pending
+places, with every other property.) Only the state machine runs here: the class below is not
+collected by pytest, the test function runs it.
 """
 
 import functools
@@ -14,20 +15,10 @@ from trio_runners.testing import RunnerConformance
 from trio_runners.testing._machine import run_machine
 
 
-class OneWorkerTwoPending(RunnerConformance):
-    runner_factory = functools.partial(ConcurrentTaskRunner, max_workers=1, max_pending=2)
-    max_workers = 1
-    max_pending = 2
-
-
 class TwoWorkersOnePending(RunnerConformance):
     runner_factory = functools.partial(ConcurrentTaskRunner, max_workers=2, max_pending=1)
     max_workers = 2
     max_pending = 1
-
-
-def test_state_machine_one_worker_two_pending() -> None:
-    run_machine(OneWorkerTwoPending(), settings())
 
 
 def test_state_machine_two_workers_one_pending() -> None:

@@ -276,7 +276,7 @@ class _Machine:
         self.model = _Model(
             kit.sequential,
             1 if kit.sequential else kit.max_workers,
-            getattr(type(kit), "max_pending", None),
+            kit.max_pending,
         )
         self.runner: BaseTaskRunner = kit.new_runner()
         self.trace = MemoryTrace()
