@@ -547,8 +547,9 @@ def _make_machine_test(cls: type[RunnerConformance]) -> Callable[[RunnerConforma
 
     test = test_state_machine_agrees_with_reference_model
     test.__doc__ = (
-        "Random submit / wait-with-timeout / cancel / cancel_all / advance-clock / release "
-        "steps on one long-lived run agree, step by step, with `ReferenceModel`."
+        "Random steps (submits from several submitters, scoped waiters, as_completed "
+        "consumers, cancel / cancel_all / advance-clock / release, max_pending backpressure) "
+        "played in one run on a MockClock agree, step by step, with the state machine's model."
     )
     if exact:
         # As Hypothesis marks its own state machine tests, so that its pytest plugin reports
