@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 import types
 from typing import Any
 
@@ -15,6 +16,9 @@ import trio
 from runner_contract import HANG_GUARD, RunnerContract, add, open_gate, wait_state
 
 from trio_runners import ProcessPoolTaskRunner, TaskConcurrencyType, task_runners
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 pytest.importorskip("trio_parallel")
 
@@ -226,3 +230,102 @@ async def test_unpicklable_work_handed_to_invoke_is_failed() -> None:
         state = await wait_state(runner, "k")
     assert state.is_failed()
     assert isinstance(state.exception(), TypeError)
+
+
+# ---------------------------------------------------------------------- off the happy path
+
+
+def _fail_here(message: str) -> None:
+    raise ValueError(message)
+
+
+def _raise_group_of_base_exceptions() -> None:
+    raise BaseExceptionGroup("group", [KeyboardInterrupt(), ValueError("x")])
+
+
+def _raise_stray_cancelled() -> None:
+    raise trio.Cancelled._create()  # type: ignore[attr-defined]
+
+
+def _raise(kind: type[BaseException]) -> None:
+    raise kind()
+
+
+class _NeedsTwoArguments(Exception):
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(a)  # pickles as (a,): cannot be rebuilt
+
+
+def _raise_unrebuildable() -> None:
+    raise _NeedsTwoArguments(1, 2)
+
+
+@pytest.mark.parametrize(
+    ("call", "kind"),
+    [
+        (_raise_group_of_base_exceptions, BaseExceptionGroup),
+        (_raise_stray_cancelled, trio.Cancelled),
+        (functools.partial(_raise, KeyboardInterrupt), KeyboardInterrupt),
+        (functools.partial(_raise, SystemExit), SystemExit),
+    ],
+    ids=["base-exception-group", "stray-cancelled", "keyboard-interrupt", "system-exit"],
+)
+async def test_base_exception_in_the_worker_is_crashed_and_the_run_goes_on(
+    call: Any, kind: type[BaseException]
+) -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("bad", call)
+        await runner.submit("sibling", functools.partial(add, 1, 1))
+        state = await wait_state(runner, "bad")
+        sibling = await wait_state(runner, "sibling")
+        after = "block went on"
+    assert after == "block went on"
+    assert state.is_crashed(), state
+    assert isinstance(state.exception(), kind)
+    assert sibling.result() == 2
+
+
+async def test_failed_call_keeps_its_worker_traceback() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("k", functools.partial(_fail_here, "expected"))
+        state = await wait_state(runner, "k")
+    assert state.is_failed()
+    frames = [frame.name for frame in traceback.extract_tb(state.exception().__traceback__)]
+    assert "_fail_here" in frames
+
+
+async def test_exception_that_cannot_be_rebuilt_is_failed_with_a_stand_in() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("k", _raise_unrebuildable)
+        state = await wait_state(runner, "k")
+    assert state.is_failed()
+    assert isinstance(state.exception(), RuntimeError)
+    assert "_NeedsTwoArguments" in str(state.exception())
+
+
+def _unpicklable_result() -> Any:
+    return threading.Lock()
+
+
+async def test_result_that_cannot_travel_back_is_crashed_not_failed() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("k", _unpicklable_result)
+        state = await wait_state(runner, "k")
+    assert state.is_crashed(), state
+    assert "could not run" in (state.message or "")
+
+
+async def test_unpicklable_call_error_names_the_key() -> None:
+    lock = threading.Lock()
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        with pytest.raises(TypeError, match="key 'the-key'"):
+            await runner.submit("the-key", functools.partial(print, lock))
+
+
+async def test_work_reaching_a_closed_runner_is_crashed_with_a_message() -> None:
+    runner = ProcessPoolTaskRunner(max_workers=1)
+    async with runner.start():
+        pass
+    state = await runner._invoke(functools.partial(add, 1, 2))
+    assert state.is_crashed()
+    assert "worker pool was closed" in (state.message or "")

@@ -95,10 +95,18 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
 
     async def _run_remotely(self, call: PickledCall) -> Any:
         context = self._context
-        assert context is not None
+        if context is None:
+            return Crashed(
+                RuntimeError(f"{self!r} has no worker pool: its run is over"),
+                message=f"{call.name} reached the runner after its worker pool was closed",
+            )
         try:
             return await context.run_sync(
                 run_pickled, call.payload, kill_on_cancel=True, limiter=self._thread_limiter
             )
         except _trio_parallel().BrokenWorkerError as exc:
             return Crashed(exc, message=f"the worker process running {call.name} died")
+        except Exception as exc:
+            # `run_pickled` returns whatever the call raises, so this is the machinery's own
+            # error (a result that cannot be pickled, a worker that cannot start): Crashed.
+            return Crashed(exc, message=f"the process pool could not run {call.name}: {exc!r}")
