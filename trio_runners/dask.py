@@ -158,8 +158,11 @@ class DaskTaskRunner(RemoteTaskRunner):
       address: the address of a running Dask scheduler (e.g. ``"tcp://127.0.0.1:8786"``).
         ``start()`` connects a client to it and, on exit, closes only that client.
       cluster_class: with no ``address``, the cluster ``start()`` creates: a class or a dotted
-        import string (``"dask_jobqueue.SLURMCluster"``). Default: `distributed.LocalCluster`.
-        The runner closes the cluster it created when ``start()`` exits.
+        import string (``"dask_jobqueue.SLURMCluster"``, imported at construction). Default:
+        `distributed.LocalCluster`. The runner closes the cluster it created when ``start()``
+        exits. A `distributed.LocalCluster` keeps every socket on 127.0.0.1: its dashboards
+        (scheduler's and workers') default to ``"127.0.0.1:0"`` unless ``cluster_kwargs`` sets
+        ``dashboard_address`` / ``worker_dashboard_address``.
       cluster_kwargs: keyword arguments for ``cluster_class``.
       adapt_kwargs: if given, ``cluster.adapt(**adapt_kwargs)`` is called on the new cluster.
       client_kwargs: keyword arguments for `distributed.Client` (``set_as_default`` is False
@@ -167,22 +170,35 @@ class DaskTaskRunner(RemoteTaskRunner):
       core_options: passed on to `BaseTaskRunner` (the options every runner has, such as
         ``instruments`` where the core provides them).
 
-    Dask's client has its own event loop in its own thread. The runner uses a synchronous
-    client, created and closed in a worker thread, so the Trio loop never blocks on it. Each
-    call is pickled with cloudpickle at `submit` (a call that cannot be pickled is refused with
-    `TypeError`; see docs/runners/dask.md for which modules travel by value) and sent with
-    ``client.submit(..., pure=False)``; trio-runners must be importable on the workers. The
-    result is gathered by a coroutine on the client's loop whose completion reaches Trio through
-    a done-callback and ``TrioToken.run_sync_soon`` (no polling). Each Dask future is released
-    as soon as its State is recorded, so a long run does not accumulate results on the cluster.
-    An async callable runs under its own ``trio.run`` on the worker.
+    Raises:
+      TypeError: an option has the wrong type (``address`` not a str, a ``*_kwargs`` option
+        not a mapping with str keys, ``cluster_class`` not a class, import path or None); the
+        message names the option.
+      ValueError: ``address`` is empty or given with a cluster option, or ``cluster_class``
+        is not a dotted path that imports.
 
-    States: value -> Completed; an exception from the call -> Failed. A worker that dies
-    mid-call: the scheduler reruns the call on another worker (up to
+    Dask's client has its own event loop in its own thread. The runner uses a synchronous
+    client, created and closed in a worker thread, so the Trio loop never blocks on it; the
+    client (and the cluster) lives until every call of the run has its State. Each call is
+    pickled with cloudpickle at `submit` (a call that cannot be pickled is refused with
+    `TypeError` naming the key; see docs/runners/dask.md for which modules travel by value)
+    and sent with ``client.submit(..., pure=False)``; trio-runners must be importable on the
+    workers. The result is gathered by a coroutine on the client's loop whose completion
+    reaches Trio through a done-callback and ``TrioToken.run_sync_soon`` (no polling). Each
+    Dask future is released as soon as its State is recorded, so a long run does not
+    accumulate results on the cluster. An async callable runs under its own ``trio.run`` on
+    the worker.
+
+    States: value -> Completed; an `Exception` from the call -> Failed (it comes back as a
+    value, with its traceback: Dask logs no worker error for it). Any other `BaseException`
+    from the call (``KeyboardInterrupt``, ``SystemExit``, a stray `trio.Cancelled`, a
+    `BaseExceptionGroup`) -> Crashed; the run goes on. A worker that dies mid-call: the
+    scheduler reruns the call on another worker (up to
     ``distributed.scheduler.allowed-failures`` times, default 3), so the call usually ends
     Completed -- calls must tolerate running more than once. When the scheduler gives up
-    (`distributed.scheduler.KilledWorker`), or the future is cancelled by Dask (e.g. the
-    scheduler connection is lost), the call ends Crashed.
+    (`distributed.scheduler.KilledWorker`), the future is cancelled by Dask (e.g. the
+    scheduler connection is lost), or the machinery fails otherwise, the call ends Crashed
+    with a message; never Failed.
 
     Cancellation: ``cancel(key)``, a cancelled enclosing scope, or leaving `start()` by an
     exception decides the State (Cancelled) at once and cancels the Dask future. A call that
