@@ -328,11 +328,18 @@ def unwrap_remote(result: Any) -> Any:
 async def _hold(
     cm: AbstractAsyncContextManager[T],
     done: trio.Event,
+    nursery: trio.Nursery,
     *,
     task_status: trio.TaskStatus[T] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     async with cm as value:
         task_status.started(value)
+        if trio.lowlevel.current_task().parent_nursery is not nursery:
+            # The caller of `hold_open` was cancelled while ``cm`` was being entered:
+            # ``started`` left this task where it was, and `hold_open` will raise Cancelled
+            # instead of returning the leave function. Leave at once (this raises Cancelled).
+            await trio.lowlevel.checkpoint()
+            return
         # Shielded: a cancel of the run's nursery must not close the client (or the worker
         # pool) while calls are still in it. Those calls get their States from start() first
         # (`_cancel_unfinished`), then start() calls `_close`, which sets ``done``.
@@ -350,9 +357,15 @@ async def hold_open(
     reach it half closed (a call would then end with the machinery's error instead of its own
     State). The runner calls the function from `_close`, which `start()` runs on every exit,
     after every call has its State. The nursery waits for the context's exit.
+
+    A checkpoint. Cancelled while ``cm`` is being entered: ``cm`` is left and `trio.Cancelled`
+    propagates (no leave function is returned, and none is needed).
+
+    Raises:
+      BaseException: what entering ``cm`` raised.
     """
     done = trio.Event()
-    value: T = await nursery.start(_hold, cm, done)
+    value: T = await nursery.start(_hold, cm, done, nursery)
     return value, done.set
 
 
