@@ -43,7 +43,7 @@ SUITES = [
 #: Examples per remote-runner property: the slice CI runs, and the full stress run (the
 #: property files' own defaults are 30 for processes and 50 for Dask).
 CI_EXAMPLES = 10
-FULL_EXAMPLES = 100
+FULL_EXAMPLES = 50
 
 #: A busy loop that stops by itself once its parent (this script) is gone.
 BUSY_LOOP = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass\n"
