@@ -30,6 +30,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
+from trio_runners._remote import pickle_call  # noqa: E402
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
 
 #: Bound on cluster start-up and shutdown (a hang guard, not a timing assertion).
@@ -545,3 +546,27 @@ async def test_a_local_cluster_keeps_every_socket_on_loopback(processes: bool) -
     new -= before
     assert new  # the scheduler's (and the dashboards') sockets
     assert {host for _, host, _ in new} == {"127.0.0.1"}, new
+
+
+class _ClosingLoop:
+    """A client loop that accepts the submission, then is closed (as at the end of a run)."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Any] = []
+
+    def add_callback(self, callback: Any) -> None:
+        if self.callbacks:
+            raise RuntimeError("Event loop is closed")
+        self.callbacks.append(callback)
+
+
+async def test_cancelled_call_whose_client_loop_closed_keeps_its_cancellation() -> None:
+    runner = DaskTaskRunner(address="tcp://127.0.0.1:1")
+    runner._client = types.SimpleNamespace(loop=_ClosingLoop())
+    runner._token = trio.lowlevel.current_trio_token()
+    returned: list[Any] = []
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        returned.append(await runner._run_remotely(pickle_call(functools.partial(add, 1, 2))))
+    assert scope.cancelled_caught  # trio.Cancelled was not replaced by the loop's error
+    assert returned == []

@@ -447,7 +447,10 @@ class DaskTaskRunner(RemoteTaskRunner):
             finished = True
         finally:
             if not finished:  # cancelled (or the runner failed): the call is no longer wanted
-                client.loop.add_callback(cancel)
+                # A client whose loop is already closed has no future to cancel; its error
+                # must not replace the exception propagating here (trio.Cancelled, say).
+                with contextlib.suppress(RuntimeError):
+                    client.loop.add_callback(cancel)
         return result
 
     def _on_loop_soon(self, client: Any, function: Callable[[], None]) -> None:
