@@ -241,6 +241,28 @@ def test_the_asyncio_handle_refuses_calls_after_the_block() -> None:
     run(main())
 
 
+def test_the_asyncio_handle_used_from_the_trio_thread_says_to_use_the_runner_itself() -> None:
+    async def main() -> object:
+        async with run_in_background_async(ConcurrentTaskRunner()) as background:
+
+            async def uses_the_handle() -> str:  # runs on the runner's Trio thread
+                try:
+                    await background.submit("inner", double_async)
+                except RuntimeError as exc:
+                    return str(exc)
+                return "accepted"  # pragma: no cover (the bug this test is about)
+
+            await background.submit("outer", uses_the_handle)
+            state = await background.wait("outer")
+            assert state is not None
+            return state.result()
+
+    refusal = run(main())
+    assert isinstance(refusal, str)
+    assert "own Trio thread" in refusal
+    assert "await runner.submit(key, call)" in refusal
+
+
 class SlowToOpen(BaseTaskRunner):
     """A runner whose backend starts only once `may_open` is set, and that reports its exit."""
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-
-HANG_GUARD = 60  # seconds; only against a hang, nothing is timed
+from child_harness import interrupt_when_ready
 
 PRELUDE = """
 import asyncio
@@ -81,19 +77,6 @@ except KeyboardInterrupt:
 def test_sigint_in_the_host_cancels_the_calls_and_raises_keyboard_interrupt(
     child: str, tmp_path: Path
 ) -> None:
-    script = tmp_path / "child.py"
-    script.write_text(textwrap.dedent(PRELUDE) + CHILDREN[child])
-    process = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline() == "ready\n"
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=HANG_GUARD)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, err
-    assert out.splitlines() == ["KeyboardInterrupt CANCELLED CANCELLED"], err
+    ended = interrupt_when_ready(PRELUDE + CHILDREN[child], tmp_path)
+    assert ended.returncode == 0, ended.stderr
+    assert ended.stdout == ["KeyboardInterrupt CANCELLED CANCELLED"], ended.stderr

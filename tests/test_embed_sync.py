@@ -6,13 +6,17 @@ against a hang (nothing here is timed).
 
 from __future__ import annotations
 
+import gc
+import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from child_harness import run_to_end
 
 from trio_runners import (
     BaseTaskRunner,
@@ -288,15 +292,37 @@ def test_running_a_started_runner_in_the_background_raises_runtime_error() -> No
         pass  # pragma: no cover
 
 
-def test_the_blocking_handle_refuses_the_trio_thread() -> None:
+def test_the_blocking_handle_used_from_the_trio_thread_says_to_use_the_runner_itself() -> None:
     with run_in_background(ConcurrentTaskRunner()) as background:
+        finished = background.submit("finished", lambda: None)
+        assert background.wait("finished") is not None
+        uses: list[Callable[[], object]] = [
+            lambda: background.submit("inner", lambda: None),
+            lambda: background.wait("finished"),
+            lambda: background.state("finished"),
+            lambda: background.cancel("finished"),
+            lambda: background.as_completed(["finished"]),
+            finished.result,
+        ]
 
-        async def calls_back() -> None:
-            background.submit("inner", lambda: None)
+        async def uses_the_handle() -> list[str]:  # runs on the runner's Trio thread
+            refusals = []
+            for use in uses:
+                try:
+                    use()
+                except RuntimeError as exc:
+                    refusals.append(str(exc))
+            return refusals
 
-        state = background.submit("outer", calls_back).state()
-        assert state.is_failed()
-        assert isinstance(state.exception(), RuntimeError)
+        refusals = background.submit("outer", uses_the_handle).result(timeout=HANG_GUARD)
+    assert len(refusals) == len(uses)
+    for refusal in refusals:
+        assert "own Trio thread" in refusal
+        assert "await runner.submit(key, call)" in refusal
+    # Nothing was disturbed: "inner" was never submitted, "finished" kept its State.
+    assert finished.state().is_completed()
+    with pytest.raises(KeyError):
+        background.state("inner")
 
 
 def test_a_call_that_raises_keyboard_interrupt_raises_it_in_the_host_when_the_block_ends() -> None:
@@ -359,3 +385,131 @@ def test_a_sync_call_waiting_on_the_runner_itself_lends_its_slot_back() -> None:
 
     with run_in_background(runner) as background:
         assert background.submit("outer", outer).result(timeout=HANG_GUARD) == "inner done"
+
+
+# The script of issue 12 (a block entered and never left), with calls that never end.
+UNCLOSED_AT_EXIT = """
+import atexit
+
+submitted = []
+
+
+def report() -> None:
+    # Registered before anything is imported, so it runs after every other exit hook.
+    states = {key: runner.state(key) for key in submitted}
+    print(*(f"{k}={'unfinished' if s is None else s.type.value}" for k, s in states.items()))
+
+
+atexit.register(report)
+
+import threading
+
+import trio
+
+from trio_runners import ConcurrentTaskRunner
+from trio_runners.embed import run_in_background
+
+runner = ConcurrentTaskRunner()
+started = threading.Event()
+
+
+def in_thread() -> None:
+    started.set()
+    threading.Event().wait()  # blocks for ever
+
+
+cm = run_in_background(runner)
+background = cm.__enter__()  # and never __exit__
+"""
+
+SUBMIT_CALLS_THAT_NEVER_END = """
+background.submit("on_loop", trio.sleep_forever)
+background.submit("in_thread", in_thread)
+submitted.extend(["on_loop", "in_thread"])
+started.wait()
+"""
+
+
+@pytest.mark.parametrize(
+    ("script", "states"),
+    [
+        pytest.param(UNCLOSED_AT_EXIT, "", id="no calls"),
+        pytest.param(
+            UNCLOSED_AT_EXIT + SUBMIT_CALLS_THAT_NEVER_END,
+            "on_loop=CANCELLED in_thread=CANCELLED",
+            id="calls that never end",
+        ),
+    ],
+)
+def test_an_unclosed_block_at_interpreter_exit_cancels_its_calls_and_warns(
+    script: str, states: str, tmp_path: Path
+) -> None:
+    ended = run_to_end(script, tmp_path, ("-W", "always"))
+    assert ended.returncode == 0, ended.stderr
+    assert ended.stdout == [states], ended.stderr
+    warnings = [line for line in ended.stderr.splitlines() if "ResourceWarning" in line]
+    assert len(warnings) == 1, ended.stderr
+    assert repr(ConcurrentTaskRunner()) in warnings[0]
+
+
+def enter_and_drop(runner: BaseTaskRunner) -> None:
+    """Enter a block, submit a call that never ends, and drop the handle without leaving it."""
+    cm = run_in_background(runner)
+    background = cm.__enter__()
+    background.submit("forever", trio.sleep_forever)
+    del cm, background
+    gc.collect()
+
+
+def test_an_unclosed_handle_that_is_garbage_collected_warns_and_cancels_its_calls() -> None:
+    runner = ConcurrentTaskRunner()
+    with pytest.warns(ResourceWarning, match=re.escape(repr(runner))):
+        enter_and_drop(runner)
+    assert runner.state("forever").is_cancelled()
+
+
+def drop_on_the_trio_thread(runner: BaseTaskRunner) -> threading.Thread:
+    """Enter a block, and drop its handle's last reference inside an async call of the runner
+    (a call that never ends); return the Trio thread, once the handle is dropped."""
+    held = [run_in_background(runner)]
+    held[0].__enter__()  # and never __exit__
+    loop_threads: list[threading.Thread] = []
+    released, dropped = threading.Event(), threading.Event()
+
+    async def drop_the_handle() -> None:
+        loop_threads.append(threading.current_thread())
+        await trio.to_thread.run_sync(released.wait, HANG_GUARD)
+        held.clear()  # the last reference: the handle is collected here, on the Trio thread
+        dropped.set()
+        await trio.sleep_forever()
+
+    held[0].submit("drop", drop_the_handle)  # its future, which refers to the handle, is dropped
+    released.set()
+    assert dropped.wait(HANG_GUARD)
+    return loop_threads[0]
+
+
+def test_an_unclosed_handle_collected_on_its_own_trio_thread_is_closed_without_deadlock() -> None:
+    runner = ConcurrentTaskRunner()
+    with pytest.warns(ResourceWarning, match=re.escape(repr(runner))):
+        loop_thread = drop_on_the_trio_thread(runner)
+    # The Trio thread ends only once the block has been cancelled and the portal stopped.
+    loop_thread.join(HANG_GUARD)
+    assert not loop_thread.is_alive()
+    assert runner.state("drop").is_cancelled()
+
+
+def test_a_handle_used_before_its_block_says_so() -> None:
+    background = run_in_background(ConcurrentTaskRunner())
+    with pytest.raises(RuntimeError, match="was never entered"):
+        background.submit("early", lambda: None)
+    with pytest.raises(RuntimeError, match="was never entered"):
+        background.wait("early")
+
+
+def test_a_handle_is_entered_once() -> None:
+    background = run_in_background(ConcurrentTaskRunner())
+    with background:
+        pass
+    with pytest.raises(RuntimeError, match="already entered"), background:
+        pass  # pragma: no cover

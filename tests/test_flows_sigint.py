@@ -1,17 +1,12 @@
 """Ctrl-C: SIGINT during a sync flow stops it, cancels its task runs, raises KeyboardInterrupt."""
 
-import signal
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from child_harness import interrupt_when_ready
 
-HANG_GUARD = 60  # seconds; only against a hang, nothing is timed
-
-CHILD = textwrap.dedent(
-    """
+CHILD = """
     import os
     import threading
 
@@ -51,32 +46,15 @@ CHILD = textwrap.dedent(
     else:
         print("no KeyboardInterrupt", flush=True)
     """
-)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigint_stops_a_sync_flow_cancels_its_tasks_and_raises_keyboard_interrupt(
     tmp_path: Path,
 ) -> None:
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    child = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline() == "ready\n"
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=HANG_GUARD)
-    finally:
-        if child.returncode is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 0, err
-    assert out.splitlines() == [
+    ended = interrupt_when_ready(CHILD, tmp_path)
+    assert ended.returncode == 0, ended.stderr
+    assert ended.stdout == [
         "KeyboardInterrupt",
         "in_thread-0=CANCELLED on_loop-0=CANCELLED",
-    ]
+    ], ended.stderr

@@ -13,10 +13,12 @@ import contextlib
 import enum
 import functools
 import inspect
+import math
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from inspect import CO_COROUTINE
+from inspect import CO_ASYNC_GENERATOR, CO_COROUTINE
 from types import FunctionType
 from typing import Any, TypeVar, cast, final
 
@@ -34,6 +36,9 @@ from ._states import (
     state_for_base_exception,
 )
 
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
 __all__ = ["BaseTaskRunner", "RunnerStatistics", "TaskConcurrencyType"]
 
 R = TypeVar("R", bound="BaseTaskRunner")
@@ -49,6 +54,9 @@ def current_runner() -> BaseTaskRunner | None:
     current = current_call.get()
     return None if current is None else current[0]
 
+
+#: The size of a run's own thread limiter when no ``max_workers`` bounds it (Trio's default).
+_DEFAULT_THREADS = 40
 
 _EXIT_MESSAGE = "cancelled: the runner's start() block was left by an exception or a cancel"
 
@@ -92,7 +100,7 @@ class RunnerStatistics:
 class _CallRecord:
     """Bookkeeping for one submitted call."""
 
-    __slots__ = ("call", "event", "key", "lent", "listeners", "scope", "state")
+    __slots__ = ("call", "event", "key", "lent", "listeners", "room", "scope", "state")
 
     def __init__(self, key: Hashable, call: Callable[[], Any]) -> None:
         self.key = key
@@ -102,6 +110,8 @@ class _CallRecord:
         self.scope: trio.CancelScope | None = None
         self.listeners: list[trio.MemorySendChannel[tuple[Hashable, State[Any]]]] | None = None
         self.lent = 0  # how many of the call's tasks are waiting with its worker slot lent back
+        #: The backpressure semaphore whose token this queued call holds (see `_pool`), if any.
+        self.room: trio.Semaphore | None = None
 
 
 def is_async_callable(call: object) -> bool:
@@ -115,6 +125,62 @@ def is_async_callable(call: object) -> bool:
         return True
     dunder_call = getattr(type(call), "__call__", None)  # noqa: B004 (async __call__ objects)
     return inspect.iscoroutinefunction(dunder_call)
+
+
+def is_async_generator_callable(call: object) -> bool:
+    """True if calling ``call`` returns an async generator (its body would never run as a call)."""
+    while isinstance(call, functools.partial):
+        call = call.func
+    if inspect.isasyncgenfunction(call):
+        return True
+    dunder_call = getattr(type(call), "__call__", None)  # noqa: B004
+    return inspect.isasyncgenfunction(dunder_call)
+
+
+def _check_call(key: Hashable, call: object) -> None:
+    """Refuse what cannot be a call, naming the key.
+
+    Raises:
+      TypeError: ``call`` is not callable, or is an async generator function.
+    """
+    if type(call) is FunctionType:  # the common case: one flag test
+        if call.__code__.co_flags & CO_ASYNC_GENERATOR:
+            raise TypeError(
+                f"call for key {key!r} is an async generator function ({call.__qualname__}): "
+                "calling it would not run its body; submit an async function instead"
+            )
+        return
+    if not callable(call):
+        raise TypeError(
+            f"call for key {key!r} must be a zero-argument callable, not {type(call).__name__}"
+        )
+    if is_async_generator_callable(call):
+        raise TypeError(
+            f"call for key {key!r} is an async generator function: calling it would not run "
+            "its body; submit an async function instead"
+        )
+
+
+def _stops_the_process(exc: BaseException) -> bool:
+    """True for `KeyboardInterrupt` / `SystemExit`, alone or inside an exception group."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup((KeyboardInterrupt, SystemExit)) is not None
+    return False
+
+
+def _enclosing_scope_cancelled() -> bool:
+    """True if a cancel scope around the current task is cancelled (and not shielded away)."""
+    return trio.current_effective_deadline() == -math.inf
+
+
+def _stray_message(exc: BaseException) -> str:
+    if isinstance(exc, trio.Cancelled) or (
+        isinstance(exc, BaseExceptionGroup) and exc.split(trio.Cancelled)[1] is None
+    ):
+        return "the call raised trio.Cancelled, but no cancel scope around it was cancelled"
+    return f"the call raised {type(exc).__name__}, a BaseException that is not an Exception"
 
 
 def _call_in_box(call: Callable[[], Any]) -> tuple[Any]:
@@ -145,6 +211,7 @@ class BaseTaskRunner(abc.ABC):
         self._hooks = self._instruments.hooks  # truthy iff some instrument listens
         self._started = False
         self._accepting = False
+        self._exited = False  # a run has ended (submit says "has exited", not "not started")
         self._calls: dict[Hashable, _CallRecord] = {}
         self._unfinished = 0
         self._running = 0
@@ -227,8 +294,10 @@ class BaseTaskRunner(abc.ABC):
         waits until every submitted call has finished (calls may still submit more calls while it
         waits). Leaving it by an exception, or by a cancel of the enclosing scope, cancels every
         unfinished call (each becomes Cancelled) and the exception propagates, inside an exception
-        group as Trio's nurseries do. A call that crashes with a `BaseException` that is not
-        cancellation (e.g. `KeyboardInterrupt`) cancels the run and propagates the same way.
+        group as Trio's nurseries do. A call that raises `KeyboardInterrupt` or `SystemExit` is
+        Crashed, and that exception cancels the run and propagates the same way; any other
+        `BaseException` from a call (a stray `trio.Cancelled`, a `BaseExceptionGroup`) only makes
+        that call Crashed.
 
         Each ``start()`` begins a fresh run with no keys; States of the previous run stay readable
         until then.
@@ -264,6 +333,7 @@ class BaseTaskRunner(abc.ABC):
         finally:
             self._nursery = None
             self._started = False
+            self._exited = True
 
     async def _drain(self) -> None:
         """Wait until every submitted call has a terminal State."""
@@ -273,8 +343,11 @@ class BaseTaskRunner(abc.ABC):
             self._idle = None
 
     def _make_thread_limiter(self) -> trio.CapacityLimiter:
-        """The limiter for this run's worker threads (sync calls)."""
-        return trio.to_thread.current_default_thread_limiter()
+        """The limiter for this run's worker threads (sync calls): a limiter of the run's own,
+        sized like Trio's default (40), never Trio's global default limiter, so that threads
+        abandoned by this run's cancelled sync calls cannot starve the rest of the process
+        (other ``trio.to_thread`` users, the next run)."""
+        return trio.CapacityLimiter(_DEFAULT_THREADS)
 
     async def _open(self, nursery: trio.Nursery) -> None:  # noqa: B027
         """Hook: set up the backend inside the run's nursery, before the block runs."""
@@ -318,14 +391,18 @@ class BaseTaskRunner(abc.ABC):
         """Execute an admitted call and record its State (first State recorded wins).
 
         `Exception` -> Failed. Its own scope cancelled -> Cancelled. Cancellation from an
-        enclosing scope -> Cancelled, then re-raised. Any other `BaseException` -> Crashed, then
-        re-raised.
+        enclosing scope -> Cancelled, then re-raised. `KeyboardInterrupt` / `SystemExit` (alone or
+        in a group) -> Crashed, then re-raised. Any other `BaseException` -> Crashed, and the run
+        is left alone: a stray `trio.Cancelled` that no scope of ours nor an enclosing one caused,
+        a `GeneratorExit`, a `BaseExceptionGroup` of such, are the call's own defect.
         """
         if record.state is not None:  # cancelled while queued: never starts
             return
         call = record.call
-        assert call is not None
         record.call = None
+        if call is None:  # pragma: no cover - a record is executed once
+            self._finish(record, Crashed(RuntimeError(f"call {record.key!r} executed twice")))
+            return
         if self._hooks:
             if not self._admits_itself:
                 self._instruments.emit("admitted", self, record.key)
@@ -339,8 +416,10 @@ class BaseTaskRunner(abc.ABC):
         except Exception as exc:
             self._finish(record, Failed(exc))
         except BaseException as exc:
-            self._finish(record, state_for_base_exception(exc))
-            raise
+            if _enclosing_scope_cancelled() or _stops_the_process(exc):
+                self._finish(record, state_for_base_exception(exc))
+                raise
+            self._finish(record, Crashed(exc, _stray_message(exc)))
         else:
             if scope.cancelled_caught:
                 self._finish(record, Cancelled("cancelled"))
@@ -353,12 +432,16 @@ class BaseTaskRunner(abc.ABC):
             self._running -= 1
             record.scope = None
 
+    @trio.lowlevel.enable_ki_protection
     def _finish(self, record: _CallRecord, state: State[Any]) -> None:
         """Record ``state`` as the call's terminal State unless it has one; wake its waiters."""
         if record.state is not None:
             return
         record.state = state
         record.call = None
+        if record.room is not None:  # finished while queued: its pending room is free at once
+            record.room.release()
+            record.room = None
         self._counts[state.type] += 1
         self._unfinished -= 1
         if self._hooks:
@@ -374,6 +457,7 @@ class BaseTaskRunner(abc.ABC):
         if self._unfinished == 0 and self._idle is not None:
             self._idle.set()
 
+    @trio.lowlevel.enable_ki_protection
     def _abort(self, record: _CallRecord, exc: BaseException) -> None:
         """The submitter was interrupted before the call was handed over: end the call."""
         if isinstance(exc, Exception):
@@ -404,16 +488,14 @@ class BaseTaskRunner(abc.ABC):
         `trio.Cancelled` propagates.
 
         Raises:
-          RuntimeError: the runner is not started (or has exited).
-          TypeError: ``call`` is not callable, or ``key`` is not hashable.
+          RuntimeError: the runner is not started, or has exited (the message says which).
+          TypeError: ``call`` is not callable or is an async generator function (whose body
+            would never run), or ``key`` is not hashable.
           ValueError: ``key`` was already submitted in this run (and not released).
         """
         if not self._accepting:
-            raise RuntimeError(
-                f"{self!r} is not started: submit calls inside 'async with runner.start():'"
-            )
-        if not callable(call):
-            raise TypeError(f"call must be a zero-argument callable, not {type(call).__name__}")
+            raise RuntimeError(self._not_accepting_message(key))
+        _check_call(key, call)
         calls = self._calls
         if key in calls:  # also raises TypeError for an unhashable key
             raise ValueError(f"key {key!r} was already submitted in this run")
@@ -426,6 +508,17 @@ class BaseTaskRunner(abc.ABC):
         except BaseException as exc:
             self._abort(record, exc)
             raise
+
+    def _not_accepting_message(self, key: Hashable) -> str:
+        if self._started:
+            return f"{self!r} is leaving its start() block: it accepts no new call ({key!r})"
+        if self._exited:
+            return (
+                f"{self!r} has exited: its start() block is over and it is not started any "
+                f"more, so call {key!r} cannot be submitted; submit inside 'async with "
+                "runner.start():'"
+            )
+        return f"{self!r} is not started: submit calls inside 'async with runner.start():'"
 
     async def wait(self, key: Hashable, timeout: float | None = None) -> State[Any] | None:
         """Wait for the call's final State; None if ``timeout`` seconds pass first.
@@ -441,10 +534,17 @@ class BaseTaskRunner(abc.ABC):
 
         Raises:
           KeyError: ``key`` is unknown (never submitted in this run, or released).
+          TypeError: ``timeout`` is not None or a number.
           ValueError: ``timeout`` is negative or NaN.
         """
-        if timeout is not None and not timeout >= 0:
-            raise ValueError(f"timeout must be None or >= 0, not {timeout!r}")
+        if timeout is not None:
+            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+                raise TypeError(
+                    f"timeout must be None or a number of seconds, not {type(timeout).__name__} "
+                    f"({timeout!r})"
+                )
+            if not timeout >= 0:
+                raise ValueError(f"timeout must be None or >= 0, not {timeout!r}")
         record = self._lookup(key)
         state = record.state
         if state is not None or timeout == 0:
@@ -494,6 +594,7 @@ class BaseTaskRunner(abc.ABC):
     async def _reclaim_slot(self) -> None:  # noqa: B027
         """Hook for runners with worker slots: take a slot for the current call again."""
 
+    @trio.lowlevel.enable_ki_protection
     def cancel(self, key: Hashable) -> bool:
         """Cancel one call; not a checkpoint (synchronous).
 
@@ -512,6 +613,7 @@ class BaseTaskRunner(abc.ABC):
         self._cancel_record(record, "cancelled by cancel()")
         return True
 
+    @trio.lowlevel.enable_ki_protection
     def cancel_all(self) -> int:
         """Cancel every unfinished call of this run, as `cancel`; return how many were cancelled.
         Not a checkpoint. The runner keeps accepting new calls."""
@@ -523,6 +625,7 @@ class BaseTaskRunner(abc.ABC):
             self._cancel_record(record, message)
         return len(unfinished)
 
+    @trio.lowlevel.enable_ki_protection
     def _cancel_record(self, record: _CallRecord, message: str) -> None:
         if self._hooks:
             self._instruments.emit("cancel_requested", self, record.key)
@@ -544,6 +647,7 @@ class BaseTaskRunner(abc.ABC):
         records = [self._lookup(key) for key in dict.fromkeys(keys)]
         return AsCompleted(self, records)
 
+    @trio.lowlevel.enable_ki_protection
     def release(self, key: Hashable) -> None:
         """Forget a finished call's State so memory stays bounded; the key may be reused.
         Not a checkpoint.

@@ -20,8 +20,9 @@ class ConcurrentTaskRunner(PoolTaskRunner):
       max_workers: at most this many calls run at once (async and sync together); the rest
         wait in a FIFO memory channel and are admitted in submission order by a single
         dispatcher. ``None`` (default): every call starts at once.
-      max_pending: with ``max_workers``, `submit` waits while this many accepted calls have not
-        been admitted yet (backpressure through a bounded memory channel). ``None``: unbounded.
+      max_pending: with ``max_workers``, `submit` waits while this many accepted, live calls
+        have not been admitted yet (backpressure; a queued call that is cancelled frees its place
+        at once). ``None``: unbounded.
 
     A call that waits on this runner (`wait`, `as_completed`) from inside one of this runner's
     calls lends its worker slot back while it waits and takes a slot again (FIFO) before it
@@ -33,7 +34,8 @@ class ConcurrentTaskRunner(PoolTaskRunner):
     ``max_workers`` the run's threads are bounded by a ``CapacityLimiter(max_workers)``: an
     abandoned thread keeps its token until it really ends, so threads doing work never exceed
     ``max_workers`` (a call waiting on this runner lends its thread token with its slot).
-    Without it, Trio's default thread limiter (40) applies.
+    Without it, each run has a ``CapacityLimiter(40)`` of its own (the size of Trio's default),
+    so threads abandoned by one run never starve other ``trio.to_thread`` users or the next run.
     """
 
     def __init__(

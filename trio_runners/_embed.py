@@ -13,7 +13,10 @@ import concurrent.futures
 import contextlib
 import sys
 import threading
+import warnings
+import weakref
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator
+from types import TracebackType
 from typing import Any, Generic, TypeVar, final
 
 import anyio.abc
@@ -131,45 +134,39 @@ class BackgroundFuture:
 
 
 @final
-class BackgroundRunner(Generic[R]):
-    """A started runner living on a Trio loop in a background thread, driven from plain threads.
+class _Session:
+    """The Trio side of one embedding: an anyio blocking portal (a Trio loop in a daemon
+    thread) whose task holds ``runner.start()`` open until the session is closed.
 
-    Returned by `run_in_background`. Its methods are thread-safe: any number of host threads
-    may submit, wait and cancel at once. Each method is one blocking trip to the Trio thread
-    (`anyio.from_thread.BlockingPortal.call`); it must not be called from the Trio thread
-    itself (that raises `RuntimeError`), for example from inside an async call of the runner.
+    It holds no reference to the handle that owns it, so a handle that is never closed can be
+    garbage-collected, and its finalizer (`_close_unclosed`) close the session.
     """
 
-    def __init__(self, runner: R) -> None:
-        #: The runner being driven (started inside the portal).
-        self.runner: R = runner
-        self._portal: anyio.from_thread.BlockingPortal | None = None
-        self._portal_manager: contextlib.AbstractContextManager[Any] | None = None
-        self._serving: concurrent.futures.Future[outcome.Outcome[None]] | None = None
-        self._stop: trio.Event | None = None
-        self._scope: trio.CancelScope | None = None
+    def __init__(self, runner: BaseTaskRunner) -> None:
+        """Start the portal and the runner inside it; return once the runner has started.
 
-    def __repr__(self) -> str:
-        shown = "running" if self._portal is not None else "closed"
-        return f"<BackgroundRunner {self.runner!r} {shown}>"
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def _open(self) -> None:
-        """Start a portal (a Trio loop in a new thread) and the runner inside it."""
+        Raises:
+          RuntimeError: ``runner`` is already started.
+          BaseException: whatever the runner's ``start()`` raised while starting.
+        """
+        self.runner = runner
+        #: True once the runner's block has ended: the handle then answers from the runner.
+        self.closed = False
+        self._stop = trio.Event()
+        self._scope = trio.CancelScope()
+        self._loop_thread: int | None = None
         manager = anyio.from_thread.start_blocking_portal(backend="trio")
-        portal = manager.__enter__()
+        self._portal = manager.__enter__()
         try:
-            self._serving, _ = portal.start_task(self._serve)
+            self._serving, _ = self._portal.start_task(self._serve)
         except BaseException as exc:
             manager.__exit__(type(exc), exc, exc.__traceback__)
             raise
-        self._portal, self._portal_manager = portal, manager
+        self._manager = manager
 
     async def _serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> outcome.Outcome[None]:
-        """The portal task that holds the runner's ``start()`` block open until `_close`."""
-        self._stop = trio.Event()
-        self._scope = trio.CancelScope()
+        """The portal task that holds the runner's ``start()`` block open until closed."""
+        self._loop_thread = threading.get_ident()
         started = False
         try:
             with self._scope:
@@ -185,50 +182,188 @@ class BackgroundRunner(Generic[R]):
             return outcome.Error(exc)
         return outcome.Value(None)
 
+    def on_loop_thread(self) -> bool:
+        """True in the portal's own thread (the Trio thread), where blocking on it deadlocks."""
+        return threading.get_ident() == self._loop_thread
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the Trio thread (awaited if it is async), blocking this thread."""
+        return self._portal.call(fn, *args)
+
+    def start_task_soon(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        """Spawn ``fn(*args)`` on the Trio thread; its future, at once."""
+        return self._portal.start_task_soon(fn, *args)
+
+    def close(self) -> None:
+        """Leave the runner's block once every call has finished, then stop the portal.
+
+        A `KeyboardInterrupt` (or any exception) while the calls drain cancels them (see
+        `cancel_and_close`) and is re-raised; a failure of the run is raised (a group holding
+        a `KeyboardInterrupt` as a plain one).
+        """
+        try:
+            self._portal.call(self._stop.set)
+            ended = self._serving.result()
+        except BaseException as interrupted:  # e.g. Ctrl-C while the calls drain
+            self.cancel_and_close(interrupted)
+            raise
+        self.closed = True
+        self._manager.__exit__(None, None, None)
+        if isinstance(ended, outcome.Error):
+            raise _plain_keyboard_interrupt(ended.error)
+
+    def cancel_and_close(self, reason: BaseException) -> None:
+        """Cancel the runner's block (every unfinished call becomes Cancelled), wait until it
+        has ended, then stop the portal (cancelling requests still in it). The run's own
+        failure, if any, yields to ``reason`` (which the caller re-raises, or not)."""
+        try:
+            self._portal.call(self._scope.cancel)
+            self._serving.result()
+        finally:
+            self.closed = True
+            self._manager.__exit__(type(reason), reason, reason.__traceback__)
+
+
+class _UnclosedError(Exception):
+    """Why an unclosed handle's calls were cancelled (seen only by the portal's shutdown)."""
+
+
+def _close_unclosed(session: _Session, handle: str) -> None:
+    """The finalizer of a handle that was never closed: called when it is garbage-collected,
+    or at interpreter exit (`weakref.finalize` runs pending finalizers in an `atexit` hook).
+
+    Warns, then cancels the calls and stops the portal. From the portal's own thread (a
+    collection triggered there) it cannot wait on the portal, so a daemon thread closes it.
+    """
+    try:
+        warnings.warn(
+            f"unclosed {handle}: its unfinished calls are cancelled; "
+            "leave its block ('with' / 'async with') to close it",
+            ResourceWarning,
+            stacklevel=3,  # where the handle was dropped (past weakref.finalize.__call__)
+        )
+    finally:
+        reason = _UnclosedError(f"unclosed {handle}")
+        if session.on_loop_thread():
+            threading.Thread(
+                target=session.cancel_and_close, args=(reason,), name="unclosed-embed", daemon=True
+            ).start()
+        else:
+            session.cancel_and_close(reason)
+
+
+@final
+class BackgroundRunner(Generic[R]):
+    """A started runner living on a Trio loop in a background thread, driven from plain threads.
+
+    Returned by `run_in_background`; it is its own context manager (``with`` enters it once).
+    Its methods are thread-safe: any number of host threads may submit, wait and cancel at
+    once. Each method is one blocking trip to the Trio thread
+    (`anyio.from_thread.BlockingPortal.call`); it must not be called from the Trio thread
+    itself, for example from inside an async call of the runner: that raises `RuntimeError`
+    (use the runner itself there: ``await runner.submit(...)``).
+
+    A handle that is never closed is closed for you: when it is garbage-collected, or at
+    interpreter exit, a `ResourceWarning` names it and its unfinished calls are cancelled.
+    """
+
+    def __init__(self, runner: R) -> None:
+        #: The runner being driven (started inside the portal).
+        self.runner: R = runner
+        self._entered = False
+        self._session: _Session | None = None
+        self._finalizer: weakref.finalize[[_Session, str], BackgroundRunner[R]] | None = None
+
+    def __repr__(self) -> str:
+        if self._live() is not None:
+            shown = "running"
+        else:
+            shown = "closed" if self._entered else "not entered"
+        return f"<BackgroundRunner {self.runner!r} {shown}>"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> BackgroundRunner[R]:
+        """Start a Trio loop in a new thread and enter ``runner.start()`` inside it.
+
+        Raises:
+          RuntimeError: this handle was already entered, or ``runner`` is already started.
+        """
+        self._open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Leave the runner's block; see `run_in_background` for what that does to the calls.
+
+        Raises:
+          KeyboardInterrupt: Ctrl-C while the calls drained (they are cancelled), or a call
+            raised it.
+          BaseExceptionGroup: the run failed (what the runner's ``start()`` raised).
+        """
+        self._close(exc)
+
+    def _open(self) -> None:
+        if self._entered:
+            raise RuntimeError(f"{self!r} was already entered: call run_in_background again")
+        self._entered = True
+        session = _Session(self.runner)
+        self._session = session
+        self._finalizer = weakref.finalize(self, _close_unclosed, session, repr(self))
+
     def _close(self, exc: BaseException | None) -> None:
         """Leave the runner's block, then stop the portal.
 
         ``exc is None``: wait for every call; a `KeyboardInterrupt` (or any exception) while
         waiting cancels them and is re-raised; a failure of the run is raised. ``exc`` given
         (the host's block raised it): cancel every unfinished call (each becomes Cancelled)
-        and return, so that the caller re-raises ``exc`` unchanged.
+        and return, so that the caller re-raises ``exc`` unchanged. Closing a handle that is
+        not open (never entered, already closed, or closed by its finalizer) does nothing.
         """
-        portal, manager, serving = self._portal, self._portal_manager, self._serving
-        assert portal is not None and manager is not None and serving is not None
-        assert self._stop is not None and self._scope is not None
+        session, finalizer = self._session, self._finalizer
+        if session is None or finalizer is None or finalizer.detach() is None:
+            return
         if exc is None:
-            try:
-                portal.call(self._stop.set)
-                ended = serving.result()
-            except BaseException as interrupted:  # e.g. Ctrl-C while the calls drain
-                self._cancel_and_exit(interrupted)
-                raise
-            self._portal = None
-            manager.__exit__(None, None, None)
-            if isinstance(ended, outcome.Error):
-                raise _plain_keyboard_interrupt(ended.error)
+            session.close()
         else:
-            self._cancel_and_exit(exc)
+            session.cancel_and_close(exc)
 
-    def _cancel_and_exit(self, exc: BaseException) -> None:
-        """Cancel the runner's block (every unfinished call becomes Cancelled), wait until it
-        has ended, then stop the portal (cancelling requests still in it)."""
-        portal, manager, serving = self._portal, self._portal_manager, self._serving
-        assert portal is not None and manager is not None and serving is not None
-        assert self._scope is not None
-        try:
-            portal.call(self._scope.cancel)
-            serving.result()  # the run's own failure, if any, yields to the host's exception
-        finally:
-            self._portal = None
-            manager.__exit__(type(exc), exc, exc.__traceback__)
+    def _live(self) -> _Session | None:
+        """The session while the runner's block is open, else None."""
+        session = self._session
+        return None if session is None or session.closed else session
+
+    def _exited(self) -> bool:
+        """True once the block has been left: every call has its State."""
+        return self._entered and self._live() is None
+
+    def _usable(self, handle: object, block: str) -> _Session:
+        """The session, if ``handle`` (this one, or its asyncio face) may use it from here.
+
+        Raises:
+          RuntimeError: the block was never entered or has exited, or this is the runner's
+            own Trio thread (a blocking request from there would wait for the loop it blocks).
+        """
+        session = self._live()
+        if session is None:
+            done = "has exited" if self._entered else "was never entered"
+            raise RuntimeError(f"{handle!r} {done}: use it inside its '{block}' block")
+        if session.on_loop_thread():
+            raise RuntimeError(
+                f"{handle!r} was used from its runner's own Trio thread (inside an async call "
+                "of the runner?), where a request through the handle would deadlock the loop: "
+                "talk to the runner itself there, e.g. 'await runner.submit(key, call)', "
+                "'await runner.wait(key)'"
+            )
+        return session
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the Trio thread (awaited if it is async), blocking this thread."""
-        portal = self._portal
-        if portal is None:
-            raise RuntimeError(f"{self!r} has exited: use it inside its 'with' block")
-        return portal.call(fn, *args)
+        return self._usable(self, "with").call(fn, *args)
 
     # ------------------------------------------------------------------ the contract, blocking
 
@@ -255,7 +390,7 @@ class BackgroundRunner(Generic[R]):
           KeyError: ``key`` is unknown.
           ValueError: ``timeout`` is negative or NaN.
         """
-        if self._portal is None:  # exited: every call has its State
+        if self._exited():  # every call has its State
             return self.runner.state(key)
         try:
             state: State[Any] | None = self._call(self.runner.wait, key, timeout)
@@ -271,7 +406,7 @@ class BackgroundRunner(Generic[R]):
         Raises:
           KeyError: ``key`` is unknown.
         """
-        if self._portal is None:
+        if self._exited():
             return self.runner.state(key)
         state: State[Any] | None = self._call(self.runner.state, key)
         return state
@@ -333,7 +468,7 @@ class _BlockingAsCompleted(Iterator[tuple[Hashable, State[Any]]]):
     def close(self) -> None:
         """Stop listening; later completions are not delivered."""
         states, self._states = self._states, None
-        if states is not None and self._background._portal is not None:
+        if states is not None and self._background._live() is not None:
             self._background._call(states.aclose)
 
     def __enter__(self) -> _BlockingAsCompleted:
@@ -343,8 +478,7 @@ class _BlockingAsCompleted(Iterator[tuple[Hashable, State[Any]]]):
         self.close()
 
 
-@contextlib.contextmanager
-def run_in_background(runner: R) -> Iterator[BackgroundRunner[R]]:
+def run_in_background(runner: R) -> BackgroundRunner[R]:
     """Run ``runner`` on a Trio loop in a background thread, for code that is not Trio.
 
     ```python
@@ -353,7 +487,7 @@ def run_in_background(runner: R) -> Iterator[BackgroundRunner[R]]:
         future.result()
     ```
 
-    Entering starts an anyio blocking portal (a Trio loop in a new thread) and enters
+    Entering starts an anyio blocking portal (a Trio loop in a new daemon thread) and enters
     ``runner.start()`` inside it. Leaving the block normally waits until every call has
     finished, as leaving ``start()`` does. Leaving it by an exception, including
     `KeyboardInterrupt` (Ctrl-C in the host) and a Ctrl-C while the calls drain, cancels every
@@ -362,17 +496,17 @@ def run_in_background(runner: R) -> Iterator[BackgroundRunner[R]]:
     call) is raised when the block ends: as a plain `KeyboardInterrupt`, otherwise in the
     exception group ``start()`` raised.
 
+    A block that is entered and never left (``__enter__`` without ``__exit__``) is closed when
+    its handle is garbage-collected, or at the latest at interpreter exit: a `ResourceWarning`
+    names it, and its unfinished calls are cancelled.
+
+    Returns:
+      The handle, not yet entered: use it in a ``with`` statement.
+
     Raises:
-      RuntimeError: ``runner`` is already started.
+      RuntimeError: on entering, if ``runner`` is already started.
     """
-    background = BackgroundRunner(runner)
-    background._open()
-    try:
-        yield background
-    except BaseException as exc:
-        background._close(exc)
-        raise
-    background._close(None)
+    return BackgroundRunner(runner)
 
 
 # ---------------------------------------------------------------------- asyncio hosts
@@ -424,10 +558,8 @@ class AsyncBackgroundRunner(Generic[R]):
 
     async def _bridge(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the Trio thread (awaited if it is async), without blocking asyncio."""
-        portal = self._background._portal
-        if portal is None:
-            raise RuntimeError(f"{self!r} has exited: use it inside its 'async with' block")
-        spawned = asyncio.ensure_future(asyncio.to_thread(portal.start_task_soon, fn, *args))
+        session = self._background._usable(self, "async with")
+        spawned = asyncio.ensure_future(asyncio.to_thread(session.start_task_soon, fn, *args))
         try:
             trio_side: concurrent.futures.Future[Any] = await asyncio.shield(spawned)
         except asyncio.CancelledError:
@@ -458,7 +590,7 @@ class AsyncBackgroundRunner(Generic[R]):
           KeyError: ``key`` is unknown.
           ValueError: ``timeout`` is negative or NaN.
         """
-        if self._background._portal is None:
+        if self._background._exited():
             await asyncio.sleep(0)  # still a checkpoint of the asyncio task
             return self.runner.state(key)
         state: State[Any] | None = await self._bridge(self.runner.wait, key, timeout)
@@ -470,7 +602,7 @@ class AsyncBackgroundRunner(Generic[R]):
         Raises:
           KeyError: ``key`` is unknown.
         """
-        if self._background._portal is None:
+        if self._background._exited():
             await asyncio.sleep(0)
             return self.runner.state(key)
         state: State[Any] | None = await self._bridge(self.runner.state, key)
@@ -536,7 +668,7 @@ class _AsyncAsCompleted(AsyncIterator[tuple[Hashable, State[Any]]]):
         """Stop listening; later completions are not delivered."""
         self._closed = True
         states, self._states = self._states, None
-        if states is not None and self._background._background._portal is not None:
+        if states is not None and self._background._background._live() is not None:
             await self._background._bridge(states.aclose)
 
 

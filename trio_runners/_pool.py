@@ -46,6 +46,7 @@ class PoolTaskRunner(BaseTaskRunner):
         super().__init__(**core_options)
         self._slots: trio.Semaphore | None = None
         self._send: trio.MemorySendChannel[_CallRecord] | None = None
+        self._room: trio.Semaphore | None = None
 
     @property
     def _admits_itself(self) -> bool:  # type: ignore[override]
@@ -71,11 +72,13 @@ class PoolTaskRunner(BaseTaskRunner):
         if limit is None:
             return
         pending = self._pending_limit()
-        # The dispatcher holds one accepted call while it waits for a slot; with the channel's
-        # buffer that makes `pending` calls accepted but not yet admitted.
-        buffer = math.inf if pending is None else pending - 1
-        send, receive = trio.open_memory_channel[_CallRecord](buffer)
+        # Accepted calls wait for a slot in an unbounded FIFO channel; backpressure is a
+        # semaphore of `pending` tokens instead of the channel's buffer, so that a queued call
+        # that is cancelled gives its room back at once (`BaseTaskRunner._finish` releases it),
+        # while it would stay in a channel's buffer until the dispatcher reached it.
+        send, receive = trio.open_memory_channel[_CallRecord](math.inf)
         self._send = send
+        self._room = None if pending is None else trio.Semaphore(pending)
         self._slots = trio.Semaphore(limit)
         nursery.start_soon(self._dispatch, receive, self._slots)
 
@@ -85,12 +88,29 @@ class PoolTaskRunner(BaseTaskRunner):
             self._send = None
 
     async def _submit(self, record: _CallRecord) -> None:
-        if self._send is None:
-            assert self._nursery is not None
-            self._nursery.start_soon(self._execute, record)
+        send = self._send
+        if send is None:
+            nursery = self._nursery
+            if nursery is None:  # pragma: no cover - submit checks that the run is open
+                raise RuntimeError(f"{self!r} has no nursery: it is not started")
+            nursery.start_soon(self._execute, record)
+            await trio.lowlevel.checkpoint()
+            return
+        room = self._room
+        if room is None:
             await trio.lowlevel.checkpoint()
         else:
-            await self._send.send(record)
+            # FIFO among blocked submitters (trio.Semaphore hands a released token to the
+            # first waiter). Cancelled while blocked: the core records the call Cancelled.
+            await room.acquire()
+            if record.state is not None:  # cancelled while its submitter waited for room
+                room.release()
+                return
+            if self._send is not send:  # pragma: no cover - the run waits for this call
+                room.release()
+                raise RuntimeError(self._not_accepting_message(record.key))
+            record.room = room
+        send.send_nowait(record)
 
     async def _dispatch(
         self, receive: trio.MemoryReceiveChannel[_CallRecord], slots: trio.Semaphore
@@ -98,9 +118,12 @@ class PoolTaskRunner(BaseTaskRunner):
         """Admit queued calls in FIFO order: take the next live call, then a slot for it.
 
         The dispatcher never holds a slot while idle, so every slot holder is a running call.
+        A call leaves the pending count (gives its backpressure room back) when it is admitted
+        or when it finishes while queued (cancelled), whichever comes first.
         """
-        assert self._nursery is not None
         nursery = self._nursery
+        if nursery is None:  # pragma: no cover - started inside the run's nursery
+            raise RuntimeError(f"{self!r}: dispatcher started outside a run")
         async with receive:
             while True:
                 # A burst of queued calls is admitted without a trip through the scheduler per
@@ -123,6 +146,10 @@ class PoolTaskRunner(BaseTaskRunner):
                     if record.state is not None:  # cancelled while waiting for a slot
                         slots.release()
                         continue
+                room = record.room
+                if room is not None:
+                    record.room = None
+                    room.release()
                 if self._hooks:
                     self._instruments.emit("admitted", self, record.key)
                 nursery.start_soon(self._execute_in_slot, record, slots)

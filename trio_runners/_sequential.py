@@ -48,6 +48,8 @@ class SequentialTaskRunner(BaseTaskRunner):
             await trio.lowlevel.checkpoint()
             await self._execute(record)
             return
-        assert self._lock is not None
-        async with self._lock:
+        lock = self._lock
+        if lock is None:  # pragma: no cover - submit checks that the run is open
+            raise RuntimeError(f"{self!r} is not started")
+        async with lock:
             await self._execute(record)
