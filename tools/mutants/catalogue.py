@@ -72,30 +72,6 @@ MUTANTS: tuple[Mutant, ...] = (
             ),
         ),
     ),
-    Mutant(
-        "pool-admission-by-start-soon-order",
-        POOL,
-        "each admitted task takes its own slot, so admission follows Trio's (unordered) "
-        "start_soon scheduling instead of the FIFO queue",
-        (
-            (
-                "                try:\n"
-                "                    slots.acquire_nowait()\n"
-                "                except trio.WouldBlock:\n"
-                "                    await slots.acquire()\n"
-                "                    if record.state is not None:  # cancelled while waiting for"
-                " a slot\n"
-                "                        slots.release()\n"
-                "                        continue\n",
-                "",
-            ),
-            (
-                "        try:\n            await self._execute(record)\n",
-                "        await slots.acquire()\n"
-                "        try:\n            await self._execute(record)\n",
-            ),
-        ),
-    ),
     one(
         "pool-slot-leak-on-cancel-while-waiting",
         POOL,
@@ -106,9 +82,25 @@ MUTANTS: tuple[Mutant, ...] = (
     one(
         "pool-max-pending-off-by-one",
         POOL,
-        "buffer = math.inf if pending is None else pending - 1",
-        "buffer = math.inf if pending is None else pending",
+        "self._room = None if pending is None else trio.Semaphore(pending)",
+        "self._room = None if pending is None else trio.Semaphore(pending + 1)",
         "off by one in max_pending: submit blocks one accepted call too late",
+    ),
+    one(
+        "pool-cancelled-queued-call-keeps-room",
+        BASE,
+        "            record.room.release()\n            record.room = None\n",
+        "            pass\n",
+        "a cancelled queued call keeps its pending room: submit stays blocked by backpressure "
+        "for a call that will never run",
+    ),
+    one(
+        "pool-room-not-given-back-at-admission",
+        POOL,
+        "                    record.room = None\n                    room.release()\n",
+        "                    record.room = None\n",
+        "an admitted call does not give its pending room back: after max_pending calls, "
+        "submit blocks for ever",
     ),
     one(
         "pool-slot-not-lent",
@@ -142,6 +134,21 @@ MUTANTS: tuple[Mutant, ...] = (
         "    def _worker_limit(self) -> int:\n        return default_thread_workers()\n",
         "ThreadPoolTaskRunner ignores max_workers and uses the default worker count",
     ),
+    one(
+        "sequential-submitters-skip-the-lock",
+        SEQUENTIAL,
+        "        async with lock:\n            await self._execute(record)\n",
+        "        await self._execute(record)\n",
+        "the sequential runner's submitters do not take its lock: calls of two submitter tasks "
+        "run at once",
+    ),
+    one(
+        "sequential-nested-call-takes-the-lock",
+        SEQUENTIAL,
+        "            current is not None and current[0] is self\n",
+        "            current is not None and current[0] is not self\n",
+        "a nested call is not recognised: it waits for the lock its own caller holds (deadlock)",
+    ),
     # ------------------------------------------------------------------ executing (_base.py)
     one(
         "execute-runs-call-cancelled-while-queued",
@@ -161,10 +168,36 @@ MUTANTS: tuple[Mutant, ...] = (
     one(
         "execute-swallows-base-exception",
         BASE,
-        "            self._finish(record, state_for_base_exception(exc))\n            raise\n",
-        "            self._finish(record, state_for_base_exception(exc))\n",
+        "                self._finish(record, state_for_base_exception(exc))\n"
+        "                raise\n",
+        "                self._finish(record, state_for_base_exception(exc))\n",
         "swallowing Cancelled: a call ended by an enclosing cancel (or KeyboardInterrupt) "
         "records its State and returns normally",
+    ),
+    one(
+        "execute-stray-cancelled-cancels-the-run",
+        BASE,
+        "            if _enclosing_scope_cancelled() or _stops_the_process(exc):\n",
+        "            if isinstance(exc, trio.Cancelled) or _enclosing_scope_cancelled()"
+        " or _stops_the_process(exc):\n",
+        "every trio.Cancelled is taken for an enclosing cancel: a stray one raised by a call "
+        "propagates and cancels the run",
+    ),
+    one(
+        "execute-enclosing-cancel-taken-for-stray",
+        BASE,
+        "    return trio.current_effective_deadline() == -math.inf\n",
+        "    return trio.current_effective_deadline() < -math.inf\n",
+        "an enclosing cancel is taken for a stray Cancelled: the call is Crashed and the "
+        "cancellation is swallowed",
+    ),
+    one(
+        "execute-keyboardinterrupt-in-group-swallowed",
+        BASE,
+        "        return exc.subgroup((KeyboardInterrupt, SystemExit)) is not None\n",
+        "        return False\n",
+        "a KeyboardInterrupt inside a BaseExceptionGroup raised by a call is kept as its Crashed "
+        "State and does not propagate",
     ),
     one(
         "execute-returned-state-wrapped",
@@ -180,6 +213,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "            pass\n",
         "the current call is not reset after a call ends: the submitter's later calls are "
         "taken for nested calls (the sequential runner runs them inline, without its lock)",
+    ),
+    one(
+        "thread-limiter-global",
+        BASE,
+        "        return trio.CapacityLimiter(_DEFAULT_THREADS)\n",
+        "        return trio.to_thread.current_default_thread_limiter()\n",
+        "a run without max_workers uses Trio's global thread limiter: its abandoned threads "
+        "starve other trio.to_thread users and the next run",
     ),
     one(
         "thread-not-abandoned-on-cancel",
@@ -311,26 +352,12 @@ MUTANTS: tuple[Mutant, ...] = (
         "statistics off by the running calls: queued counts calls that are running",
     ),
     one(
-        "restart-keeps-previous-keys",
-        BASE,
-        "        self._started = True\n        self._calls = {}\n",
-        "        self._started = True\n",
-        "a runner started again keeps the previous run's keys (a re-used key is refused)",
-    ),
-    one(
         "state-unknown-key-is-none",
         BASE,
         "        return self._lookup(key).state\n",
         "        record = self._calls.get(key)\n"
         "        return None if record is None else record.state\n",
         "state() of an unknown (or released) key returns None instead of raising KeyError",
-    ),
-    one(
-        "duplicate-drops-options",
-        BASE,
-        "return type(self)(**self._options(), instruments=self._instruments.instruments)",
-        "return type(self)(instruments=self._instruments.instruments)",
-        "duplicate() makes a runner with the default options (max_workers lost)",
     ),
     # ------------------------------------------------------------------ States (_states.py)
     one(
@@ -354,12 +381,5 @@ MUTANTS: tuple[Mutant, ...] = (
         "            if raise_on_failure:\n                raise result.error\n",
         "            if not raise_on_failure:\n                raise result.error\n",
         "State.result() returns the exception instead of raising it (and the reverse)",
-    ),
-    one(
-        "states-is-failed-includes-crashed",
-        STATES,
-        "        return self.type is StateType.FAILED\n",
-        "        return self.type in (StateType.FAILED, StateType.CRASHED)\n",
-        "State.is_failed() is also true for a Crashed State",
     ),
 )
