@@ -40,6 +40,9 @@ CORE = sorted({m.file for m in MUTANTS})
 PREFERRED_ORDER = ("test_our_runners.py", "test_parallel_runners.py")
 LAST = ("test_kit_catches_bugs.py",)
 SLOW_FILES = ("test_dask_conformance.py",)
+# Tests of the kit itself (its deliberately broken runners, its model): not properties of our
+# runners, so they only run with --kit-tests.
+KIT_FILES = ("test_kit_catches_bugs.py", "test_kit_itself.py")
 SLOW_KEYWORD = "not ProcessPool and not Dask"
 
 # A pytest plugin written next to (not into) each copy: registers the small ``mutants`` profile
@@ -132,10 +135,12 @@ def fingerprint(source: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
-def test_files(source: pathlib.Path, slow: bool) -> list[str]:
+def test_files(source: pathlib.Path, slow: bool, kit_tests: bool) -> list[str]:
     names = sorted(p.name for p in (source / "property_tests").glob("test_*.py"))
     if not slow:
         names = [n for n in names if n not in SLOW_FILES]
+    if not kit_tests:
+        names = [n for n in names if n not in KIT_FILES]
     ordered = [n for n in PREFERRED_ORDER if n in names]
     ordered += [n for n in names if n not in ordered and n not in LAST]
     ordered += [n for n in LAST if n in names]
@@ -312,12 +317,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=90.0, help="percent to pass")
     parser.add_argument(
         "--hypothesis-profile",
-        default="ci",
-        help="ci (default, as CI runs the suite) or mutants (50 examples, quicker)",
+        default="mutants",
+        help="mutants (default: 50 examples per property, no example database) or ci (200 "
+        "examples, as CI runs the suite: about four times slower)",
     )
     parser.add_argument("--seed", type=int, help="Hypothesis seed (default: random, printed)")
     parser.add_argument(
         "--slow", action="store_true", help="include the Dask and process-pool properties"
+    )
+    parser.add_argument(
+        "--kit-tests",
+        action="store_true",
+        help="also run the kit's own tests (test_kit_catches_bugs.py, test_kit_itself.py)",
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copies")
@@ -357,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Settings(
         source=source,
         files=source_files(source),
-        tests=test_files(source, args.slow),
+        tests=test_files(source, args.slow, args.kit_tests),
         profile=args.hypothesis_profile,
         seed=seed,
         timeout=args.timeout,
