@@ -297,6 +297,25 @@ async def test_a_non_callable_is_refused_naming_the_key(loop_runner: BaseTaskRun
 # ---------------------------------------------------------------- errors that name what was wrong
 
 
+async def test_an_unhashable_key_is_refused_by_every_method_saying_so(
+    loop_runner: BaseTaskRunner,
+) -> None:
+    async with loop_runner.start():
+        await loop_runner.submit("ok", trio.lowlevel.checkpoint)
+        with pytest.raises(TypeError, match=r"key must be hashable, not list"):
+            await loop_runner.submit([1], trio.lowlevel.checkpoint)
+        with pytest.raises(TypeError, match=r"key must be hashable, not list"):
+            await loop_runner.wait([1])
+        for method in (loop_runner.cancel, loop_runner.release, loop_runner.state):
+            with pytest.raises(TypeError, match=r"key must be hashable, not dict"):
+                method({})  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"key must be hashable, not set"):
+            loop_runner.as_completed(["ok", {1}])
+        with pytest.raises(TypeError, match=r"as_completed takes an iterable of keys, not int"):
+            loop_runner.as_completed(5)  # type: ignore[arg-type]
+    assert loop_runner.statistics().completed == 1  # nothing else was registered
+
+
 @pytest.mark.parametrize("timeout", ["1", True, [1], object()], ids=["str", "bool", "list", "obj"])
 async def test_wait_with_a_timeout_that_is_not_a_number_says_so(
     loop_runner: BaseTaskRunner, timeout: Any

@@ -183,6 +183,10 @@ def _stray_message(exc: BaseException) -> str:
     return f"the call raised {type(exc).__name__}, a BaseException that is not an Exception"
 
 
+def _unhashable(key: object) -> TypeError:
+    return TypeError(f"unhashable key: a key must be hashable, not {type(key).__name__} ({key!r})")
+
+
 def _call_in_box(call: Callable[[], Any]) -> tuple[Any]:
     """Run a sync call in a worker thread; the box lets it return a coroutine (awaited on the
     loop afterwards), which `trio.to_thread.run_sync` would otherwise refuse."""
@@ -474,6 +478,8 @@ class BaseTaskRunner(abc.ABC):
             raise KeyError(
                 f"unknown key {key!r}: it was not submitted in this run, or it was released"
             ) from None
+        except TypeError:
+            raise _unhashable(key) from None
 
     # ------------------------------------------------------------------ the contract
 
@@ -497,7 +503,11 @@ class BaseTaskRunner(abc.ABC):
             raise RuntimeError(self._not_accepting_message(key))
         _check_call(key, call)
         calls = self._calls
-        if key in calls:  # also raises TypeError for an unhashable key
+        try:
+            known = key in calls
+        except TypeError:
+            raise _unhashable(key) from None
+        if known:
             raise ValueError(f"key {key!r} was already submitted in this run")
         record = calls[key] = _CallRecord(key, call)
         self._unfinished += 1
@@ -643,8 +653,16 @@ class BaseTaskRunner(abc.ABC):
 
         Raises:
           KeyError: at once, if any key is unknown.
+          TypeError: ``keys`` is not iterable, or a key is unhashable.
         """
-        records = [self._lookup(key) for key in dict.fromkeys(keys)]
+        try:
+            wanted = list(keys)
+        except TypeError:
+            raise TypeError(
+                f"as_completed takes an iterable of keys, not {type(keys).__name__}"
+            ) from None
+        records = [self._lookup(key) for key in wanted]  # unknown or unhashable: raises
+        records = list({id(record): record for record in records}.values())  # duplicates once
         return AsCompleted(self, records)
 
     @trio.lowlevel.enable_ki_protection
