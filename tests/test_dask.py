@@ -18,9 +18,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from runner_contract import RunnerContract, add, open_gate, wait_state
-
-from trio_runners import TaskConcurrencyType
+from contract_calls import add, open_gate, wait_state
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
@@ -87,17 +85,6 @@ def scheduler_address() -> Iterator[str]:
                 os.killpg(process.pid, signal.SIGKILL)
         for process in processes:
             process.wait()
-
-
-class TestDaskContract(RunnerContract):
-    remote = True
-    interrupts_running_calls = False
-    concurrency_type = TaskConcurrencyType.PARALLEL
-    other_options = {"address": "tcp://127.0.0.1:1"}  # noqa: RUF012
-
-    @pytest.fixture
-    def runner(self, local_cluster: Any) -> DaskTaskRunner:
-        return DaskTaskRunner(address=local_cluster.scheduler_address)
 
 
 # ---------------------------------------------------------------------- configuration

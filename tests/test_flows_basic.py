@@ -1,7 +1,10 @@
 """@flow / @task: decorators, calling conventions, futures, runner configuration."""
 
+import asyncio
+import re
 import threading
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
@@ -16,6 +19,7 @@ from trio_runners import (
     task,
 )
 from trio_runners._base import current_runner
+from trio_runners.embed import run_in_background_async
 
 
 @task
@@ -148,6 +152,30 @@ def test_return_state_returns_the_flow_runs_state() -> None:
     assert state.result() == 7
 
 
+def test_an_async_generator_function_is_refused_as_a_task_or_a_flow_at_decoration() -> None:
+    async def numbers() -> AsyncIterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match=r"@task cannot decorate the async generator .*'numbers'"):
+        task(numbers)
+    with pytest.raises(TypeError, match=r"@task cannot decorate the async generator .*'numbers'"):
+        task(retries=1)(numbers)
+    with pytest.raises(TypeError, match=r"@flow cannot decorate the async generator .*'numbers'"):
+        flow(numbers)
+
+
+def test_return_state_must_be_a_bool_and_the_flow_does_not_run_otherwise() -> None:
+    ran: list[str] = []
+
+    @flow
+    def f() -> None:
+        ran.append("body")
+
+    with pytest.raises(TypeError, match=r"return_state must be True or False, not 'no' \(str\)"):
+        f(return_state="no")  # type: ignore[call-arg]
+    assert ran == []
+
+
 def test_replacing_task_runner_changes_the_runner_of_later_calls() -> None:
     @task
     def which() -> object:
@@ -170,6 +198,22 @@ def test_task_runner_may_be_given_as_a_class_but_not_as_anything_else() -> None:
     assert f.task_runner == SequentialTaskRunner()
     with pytest.raises(TypeError, match="task runner"):
         f.task_runner = "sequential"  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"task_runner": "sequential"}, r"task_runner must be a task runner .*, not 'sequential'"),
+        ({"task_runner": int}, r"task_runner must be a task runner .*, not <class 'int'>"),
+        ({"task_runner": 4}, r"task_runner must be .* not 4 \(int\)"),
+        ({"name": 5}, r"name must be a str or None, not 5 \(int\)"),
+    ],
+)
+def test_bad_flow_options_are_refused_at_decoration_naming_the_option_and_the_value(
+    options: dict[str, object], match: str
+) -> None:
+    with pytest.raises(TypeError, match=match):
+        flow(**options)  # type: ignore[call-overload]
 
 
 def test_each_call_runs_on_a_duplicate_and_the_configured_runner_is_never_started() -> None:
@@ -262,6 +306,67 @@ def test_async_flow_called_from_sync_code_runs_to_completion() -> None:
         return int(await (await adouble(x)).result())
 
     assert f(4) == 8
+
+
+def test_an_async_flow_called_on_an_asyncio_loop_is_refused_and_says_to_use_embed() -> None:
+    ran: list[str] = []
+
+    @flow
+    async def f() -> int:
+        ran.append("body")
+        return 1
+
+    message = r"async flow 'f' called on an asyncio event loop.*trio_runners\.embed"
+    caught: list[BaseException] = []
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match=message):
+            await f()
+        # also from a plain callback of the loop (no asyncio task is current there)
+        called = asyncio.Event()
+
+        def callback() -> None:
+            try:
+                f()
+            except RuntimeError as exc:
+                caught.append(exc)
+            called.set()
+
+        asyncio.get_running_loop().call_soon(callback)
+        await called.wait()
+
+    asyncio.run(main())
+    assert len(caught) == 1
+    assert re.search(message, str(caught[0]))
+    assert ran == []  # the flow never ran
+
+
+def test_an_async_flow_runs_from_asyncio_through_embed_as_the_error_says() -> None:
+    @flow
+    async def f(x: int) -> int:
+        return int(await (await adouble(x)).result())
+
+    async def main() -> object:
+        async with run_in_background_async(SequentialTaskRunner()) as background:
+            await background.submit("f", lambda: f(21))
+            state = await background.wait("f")
+            assert state is not None
+            return state.result()
+
+    assert asyncio.run(main()) == 42
+
+
+def test_a_sync_flow_called_on_an_asyncio_loop_runs_to_completion() -> None:
+    # Like any blocking call made by asyncio code (a notebook cell, say): it blocks that loop.
+    async def main() -> int:
+        return int(sync_doubler(5))
+
+    assert asyncio.run(main()) == 10
+
+
+@flow
+def sync_doubler(x: int) -> int:
+    return int(double(x).result())
 
 
 def test_inside_a_sync_task_calling_a_task_submits_it_to_the_same_flow_run() -> None:

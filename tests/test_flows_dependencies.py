@@ -1,18 +1,24 @@
 """Dependencies: futures as arguments, wait_for, UpstreamFailed, and no slot held while waiting."""
 
+from collections.abc import Hashable
+from typing import Any
+
 import pytest
 import trio
 import trio.testing
 
 from trio_runners import (
+    BaseTaskRunner,
     ConcurrentTaskRunner,
     FlowRunFailed,
     SequentialTaskRunner,
+    State,
     TaskFuture,
     UpstreamFailed,
     flow,
     task,
 )
+from trio_runners.abc import Instrument
 
 
 @task
@@ -192,3 +198,88 @@ def test_sequential_runner_runs_dependencies_in_order() -> None:
         return [one, add(one, 10)]
 
     assert f() == [2, 12]
+
+
+class ReleaseOnFinish(Instrument):
+    """Releases each State the moment it is recorded: waiters already waiting still get it
+    (`BaseTaskRunner.wait` returns the State it was woken for), later readers do not."""
+
+    def finished(
+        self, runner: BaseTaskRunner, key: Hashable, state: State[Any], time: float
+    ) -> None:
+        runner.release(key)
+
+
+async def test_a_downstream_gets_the_upstream_state_it_waited_for_though_the_runner_released_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    @flow(task_runner=ConcurrentTaskRunner(instruments=[ReleaseOnFinish()]))
+    async def f() -> object:
+        up = await value_after(1, 1)
+        down = await echo(up, wait_for=[up])
+        return await down.result()  # waiting before it finishes: gets its State
+
+    assert await f() == ((1,), {})
+
+
+async def test_a_returned_future_resolves_to_the_state_waited_for_though_the_runner_released_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    @flow(task_runner=ConcurrentTaskRunner(instruments=[ReleaseOnFinish()]))
+    async def f() -> object:
+        return [await value_after("late", 1)]  # unfinished: the flow waits for it
+
+    assert await f() == ["late"]
+
+
+async def test_a_future_put_into_an_argument_before_the_task_run_starts_is_waited_for(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    @flow(task_runner=ConcurrentTaskRunner(max_workers=1))
+    async def f() -> object:
+        blocker = await value_after("blocker", 1)  # holds the only slot: echo stays queued
+        items: list[object] = []
+        down = await echo(items)
+        items.append(await value_after("later", 5))  # before echo has started
+        await blocker.wait()
+        return await down.result()
+
+    assert await f() == ((["later"],), {})
+    assert trio.current_time() == 6
+
+
+async def test_a_future_put_into_an_argument_while_it_is_waited_for_fails_the_task_run_clearly(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    @flow
+    async def f() -> object:
+        up = await value_after("up", 1)
+        items: list[object] = [up]
+        down = await echo(items)
+        await trio.testing.wait_all_tasks_blocked()  # echo is waiting for `up`
+        late = await value_after("late", 5)
+        items.append(late)
+        state = await down.wait()
+        await late.wait()
+        return state
+
+    state = await f()
+    assert state.is_failed()
+    with pytest.raises(RuntimeError, match=r"'value_after-1' has not finished: it was put among"):
+        state.result()
+
+
+async def test_an_upstream_whose_state_was_released_before_the_wait_fails_the_task_run_clearly(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    @flow(task_runner=ConcurrentTaskRunner(instruments=[ReleaseOnFinish()]))
+    async def f() -> object:
+        slow = await value_after("slow", 2)
+        quick = await value_after("quick", 1)
+        down = await echo(slow, quick)  # waits for slow; quick is released meanwhile
+        return await down.wait()
+
+    state = await f()
+    assert state.is_failed()
+    with pytest.raises(RuntimeError, match=r"State of task run 'value_after-1' was released"):
+        state.result()

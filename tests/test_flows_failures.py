@@ -1,8 +1,13 @@
 """No failure vanishes: unseen task failures fail the flow run, naming the task runs."""
 
+import sys
+
 import pytest
 import trio
 import trio.testing
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 from trio_runners import CancelledRun, FlowRunFailed, State, TaskFuture, flow, task
 
@@ -159,3 +164,71 @@ async def test_cancelling_an_async_flow_cancels_its_task_runs_and_propagates(
     state = futures[0].state
     assert state is not None
     assert state.is_cancelled()
+
+
+def test_sys_exit_in_a_task_run_leaves_the_flow_as_a_plain_system_exit_with_its_code() -> None:
+    @task
+    def bye() -> None:
+        sys.exit(3)
+
+    @flow
+    def f() -> None:
+        bye()
+
+    with pytest.raises(SystemExit) as caught:
+        f()
+    assert caught.value.code == 3
+    assert isinstance(caught.value.__cause__, BaseExceptionGroup)  # what the runner raised
+
+
+class StrayError(BaseException):
+    pass
+
+
+def test_task_runs_crashed_by_a_base_exception_fail_the_flow_which_names_them() -> None:
+    @task
+    def odd() -> None:
+        raise StrayError("odd")
+
+    @task
+    async def stray() -> None:
+        raise trio.Cancelled._create()  # no scope was cancelled: the call's own defect
+
+    @flow
+    def f() -> int:
+        odd()
+        stray()
+        return int(ok().result())  # the run went on
+
+    with pytest.raises(FlowRunFailed) as caught:
+        f()
+    assert caught.value.task_runs == ("odd-0", "stray-0")
+    causes = [type(error.__cause__) for error in caught.value.exceptions]
+    assert causes == [StrayError, trio.Cancelled]
+    assert all(isinstance(error, RuntimeError) for error in caught.value.exceptions)
+
+
+async def test_a_stray_cancelled_out_of_an_async_flow_body_fails_the_flow_not_vanishing() -> None:
+    @task
+    async def stray() -> None:
+        raise trio.Cancelled._create()
+
+    @flow
+    async def f() -> object:
+        future = await stray()
+        return await future.result()  # re-raises the Crashed State's trio.Cancelled
+
+    with pytest.raises(RuntimeError, match="no cancel scope around it was cancelled") as caught:
+        await f()
+    assert isinstance(caught.value.__cause__, trio.Cancelled)
+
+
+def test_a_stray_cancelled_raised_by_a_sync_flow_body_is_its_failed_state() -> None:
+    @flow
+    def f() -> None:
+        raise trio.Cancelled._create()
+
+    state = f(return_state=True)
+    assert state.is_failed()
+    with pytest.raises(RuntimeError, match=r"flow body raised trio\.Cancelled"):
+        state.result()

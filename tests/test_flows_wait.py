@@ -1,5 +1,9 @@
 """wait() and as_completed() from async flows (awaitables) and sync flows (blocking)."""
 
+import math
+from collections.abc import Hashable
+from typing import Any
+
 import pytest
 import trio
 import trio.testing
@@ -8,12 +12,16 @@ from trio_runners import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
     FIRST_EXCEPTION,
+    BaseTaskRunner,
+    ConcurrentTaskRunner,
+    State,
     TaskFuture,
     as_completed,
     flow,
     task,
     wait,
 )
+from trio_runners.abc import Instrument
 
 
 @task
@@ -91,9 +99,63 @@ async def test_wait_timeout_returns_what_is_done_so_far(
     assert await f() == ([1], 1, 5)
 
 
+class ReleaseOnFinish(Instrument):
+    """Releases each State the moment it is recorded: only waiters already waiting get it."""
+
+    def finished(
+        self, runner: BaseTaskRunner, key: Hashable, state: State[Any], time: float
+    ) -> None:
+        runner.release(key)
+
+
+@pytest.mark.parametrize(
+    ("return_when", "done_at"),
+    [(FIRST_COMPLETED, [1]), (FIRST_EXCEPTION, [1, 2]), (ALL_COMPLETED, [1, 2])],
+)
+async def test_wait_counts_as_done_what_it_waited_for_though_the_runner_released_it(
+    return_when: str, done_at: list[float], autojump_clock: trio.testing.MockClock
+) -> None:
+    @flow(task_runner=ConcurrentTaskRunner(instruments=[ReleaseOnFinish()]))
+    async def f() -> tuple[list[float], int]:
+        slow, quick = await after.map([2, 1])
+        done, not_done = await wait([slow, quick], return_when=return_when)
+        delay = {slow: 2.0, quick: 1.0}
+        return sorted(delay[future] for future in done), len(not_done)
+
+    assert await f() == (done_at, 2 - len(done_at))
+
+
 async def test_wait_rejects_an_unknown_return_when() -> None:
     with pytest.raises(ValueError, match="return_when"):
         wait([], return_when="WHENEVER")
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error", "match"),
+    [
+        ("1", TypeError, r"timeout must be an int or a float, not '1' \(str\)"),
+        (True, TypeError, r"timeout must be an int or a float, not True \(bool\)"),
+        (-1, ValueError, r"timeout must be None or a number >= 0, not -1"),
+        (math.nan, ValueError, r"timeout must be None or a number >= 0, not nan"),
+    ],
+)
+async def test_a_bad_timeout_is_refused_at_once_naming_timeout(
+    timeout: object, error: type[Exception], match: str
+) -> None:
+    @flow
+    async def f() -> None:
+        future = await after(1)
+        with pytest.raises(error, match=match):
+            future.wait(timeout)  # type: ignore[arg-type]
+        with pytest.raises(error, match=match):
+            future.result(timeout)  # type: ignore[arg-type]
+        with pytest.raises(error, match=match):
+            wait([future], timeout)  # type: ignore[arg-type]
+        with pytest.raises(error, match=match):
+            as_completed([future], timeout)  # type: ignore[arg-type]
+        assert await future.result() == 1  # the task run was not disturbed
+
+    await f()
 
 
 async def test_as_completed_yields_futures_in_completion_order(

@@ -1,4 +1,5 @@
-"""ProcessPoolTaskRunner: the contract, plus what processes add (pickling, killing, crashes)."""
+"""ProcessPoolTaskRunner: what processes add (pickling, killing, crashes); the contract is in
+tests/test_contract.py."""
 
 from __future__ import annotations
 
@@ -12,21 +13,11 @@ from typing import Any
 
 import pytest
 import trio
-from runner_contract import HANG_GUARD, RunnerContract, add, open_gate, wait_state
+from contract_calls import HANG_GUARD, add, open_gate, wait_state
 
-from trio_runners import ProcessPoolTaskRunner, TaskConcurrencyType, task_runners
+from trio_runners import ProcessPoolTaskRunner, task_runners
 
 pytest.importorskip("trio_parallel")
-
-
-class TestProcessPoolContract(RunnerContract):
-    remote = True
-    concurrency_type = TaskConcurrencyType.PARALLEL
-    other_options = {"max_workers": 1}  # noqa: RUF012
-
-    @pytest.fixture
-    def runner(self) -> ProcessPoolTaskRunner:
-        return ProcessPoolTaskRunner(max_workers=2)
 
 
 def _pid_is_gone(pid: int) -> bool:

@@ -1,4 +1,5 @@
-"""ThreadPoolTaskRunner: the contract, plus what threads add (limits, abandonment)."""
+"""ThreadPoolTaskRunner: what threads add (limits, abandonment); the contract is in
+tests/test_contract.py."""
 
 from __future__ import annotations
 
@@ -10,18 +11,9 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from runner_contract import HANG_GUARD, RunnerContract, add, open_gate, wait_state
+from contract_calls import HANG_GUARD, add, open_gate, wait_state
 
-from trio_runners import TaskConcurrencyType, ThreadPoolTaskRunner, task_runners
-
-
-class TestThreadPoolContract(RunnerContract):
-    concurrency_type = TaskConcurrencyType.CONCURRENT
-    other_options = {"max_workers": 3}  # noqa: RUF012
-
-    @pytest.fixture
-    def runner(self) -> ThreadPoolTaskRunner:
-        return ThreadPoolTaskRunner(max_workers=4)
+from trio_runners import ThreadPoolTaskRunner, task_runners
 
 
 def test_reexported() -> None:

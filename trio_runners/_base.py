@@ -175,12 +175,23 @@ def _enclosing_scope_cancelled() -> bool:
     return trio.current_effective_deadline() == -math.inf
 
 
-def _stray_message(exc: BaseException) -> str:
-    if isinstance(exc, trio.Cancelled) or (
-        isinstance(exc, BaseExceptionGroup) and exc.split(trio.Cancelled)[1] is None
+def _crash_of_the_call(exc: BaseException) -> State[Any]:
+    """The Crashed State of a call that raised a `BaseException` the run goes on after.
+
+    A stray `trio.Cancelled` (alone or in a group) is not stored bare: ``result()`` would re-raise
+    it in whichever task reads the State, where it would pose as that task's cancellation. As
+    a Cancelled State carries `CancelledRun`, it carries a `RuntimeError` caused by it.
+    """
+    if not isinstance(exc, trio.Cancelled) and not (
+        isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
     ):
-        return "the call raised trio.Cancelled, but no cancel scope around it was cancelled"
-    return f"the call raised {type(exc).__name__}, a BaseException that is not an Exception"
+        return Crashed(
+            exc, f"the call raised {type(exc).__name__}, a BaseException that is not an Exception"
+        )
+    message = "the call raised trio.Cancelled, but no cancel scope around it was cancelled"
+    error = RuntimeError(message)
+    error.__cause__ = exc
+    return Crashed(error, message)
 
 
 def _unhashable(key: object) -> TypeError:
@@ -423,7 +434,7 @@ class BaseTaskRunner(abc.ABC):
             if _enclosing_scope_cancelled() or _stops_the_process(exc):
                 self._finish(record, state_for_base_exception(exc))
                 raise
-            self._finish(record, Crashed(exc, _stray_message(exc)))
+            self._finish(record, _crash_of_the_call(exc))
         else:
             if scope.cancelled_caught:
                 self._finish(record, Cancelled("cancelled"))

@@ -1,8 +1,9 @@
 """The greetings demo behind ``python -m trio_runners``, and the registry of runners it offers.
 
 Adding a runner to the demo is one line in `RUNNERS`: its name, the module it lives in, the
-class and its constructor options. A runner whose module is missing (an extra that is not
-installed) is listed as unavailable instead of breaking the demo.
+class, its constructor options and, for a runner that needs an extra, the extra and the modules
+it provides. A runner whose extra is not installed is reported in one line instead of breaking
+the demo.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib
 import random
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import trio
 
@@ -22,10 +23,10 @@ from ._flows import flow
 from ._futures import TaskFuture
 from ._tasks import task
 
-__all__ = ["RUNNERS", "main", "make_runner"]
+__all__ = ["RUNNERS", "Entry", "main", "make_runner"]
 
 #: Dask for the demo: a LocalCluster of two single-threaded worker processes, every socket on
-#: the loopback interface (a bare DaskTaskRunner() would serve its dashboard on every interface).
+#: the loopback interface, no dashboard.
 DASK_DEMO_OPTIONS: dict[str, Any] = {
     "cluster_kwargs": {
         "n_workers": 2,
@@ -35,14 +36,41 @@ DASK_DEMO_OPTIONS: dict[str, Any] = {
     }
 }
 
-#: name -> (module, class name, constructor options). Add new runners here.
-RUNNERS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "sequential": ("trio_runners.task_runners", "SequentialTaskRunner", {}),
-    "concurrent": ("trio_runners.task_runners", "ConcurrentTaskRunner", {}),
-    "threads": ("trio_runners.task_runners", "ThreadPoolTaskRunner", {}),
-    "processes": ("trio_runners.task_runners", "ProcessPoolTaskRunner", {}),
-    "dask": ("trio_runners.dask", "DaskTaskRunner", DASK_DEMO_OPTIONS),
+
+class Entry(NamedTuple):
+    """One runner of the demo (a plain ``(module, class_name, options)`` tuple also works)."""
+
+    module: str
+    class_name: str
+    options: dict[str, Any]
+    #: The extra that installs what the runner needs beyond the core, and those modules.
+    extra: str | None = None
+    needs: tuple[str, ...] = ()
+
+
+#: name -> runner. Add new runners here.
+RUNNERS: dict[str, tuple[Any, ...]] = {
+    "sequential": Entry("trio_runners.task_runners", "SequentialTaskRunner", {}),
+    "concurrent": Entry("trio_runners.task_runners", "ConcurrentTaskRunner", {}),
+    "threads": Entry("trio_runners.task_runners", "ThreadPoolTaskRunner", {}),
+    "processes": Entry(
+        "trio_runners.task_runners",
+        "ProcessPoolTaskRunner",
+        {},
+        extra="processes",
+        needs=("trio_parallel", "cloudpickle"),
+    ),
+    "dask": Entry(
+        "trio_runners.dask",
+        "DaskTaskRunner",
+        DASK_DEMO_OPTIONS,
+        extra="dask",
+        needs=("distributed", "cloudpickle"),
+    ),
 }
+
+#: How often the progress demo's calls fail on purpose (to show Failed States): every 50th.
+FAIL_EVERY = 50
 
 DEFAULT_NAMES = ("arthur", "trillian", "ford", "marvin")
 
@@ -52,16 +80,26 @@ def make_runner(name: str) -> BaseTaskRunner:
 
     Raises:
       KeyError: ``name`` is not registered.
-      LookupError: the runner is registered but not available here (module or class missing).
+      LookupError: the runner is registered but not available here: a module its extra provides
+        is missing, or its module or class is.
     """
-    module_name, class_name, options = RUNNERS[name]
+    entry = Entry(*RUNNERS[name])
+    for needed in entry.needs:
+        try:
+            importlib.import_module(needed)
+        except ImportError as exc:
+            raise LookupError(
+                f"runner {name!r} is not available: {entry.class_name} needs "
+                f"{needed.replace('_', '-')}: pip install 'trio-runners[{entry.extra}]'"
+            ) from exc
     try:
-        module = importlib.import_module(module_name)
-        cls = getattr(module, class_name)
+        module = importlib.import_module(entry.module)
+        cls = getattr(module, entry.class_name)
     except (ImportError, AttributeError) as exc:
         raise LookupError(f"runner {name!r} is not available: {exc}") from exc
-    runner = cls(**options)
-    assert isinstance(runner, BaseTaskRunner)
+    runner = cls(**entry.options)
+    if not isinstance(runner, BaseTaskRunner):
+        raise LookupError(f"runner {name!r} is not available: {runner!r} is not a task runner")
     return runner
 
 
@@ -84,13 +122,14 @@ def greetings(names: Sequence[str], runs: list[TaskFuture]) -> None:
 
 async def _work(i: int) -> int:
     await trio.sleep(random.uniform(0, 0.02))  # stands in for I/O of varying length
-    if i % 50 == 49:
-        raise ValueError(f"call {i} fails, as some do")
+    if i % FAIL_EVERY == FAIL_EVERY - 1:
+        raise ValueError(f"call {i} fails on purpose, to show a Failed State")
     return i
 
 
 def progress_demo(runner: BaseTaskRunner, calls: int) -> int:
-    """Run ``calls`` short calls through ``runner`` with a live `ProgressBar`."""
+    """Run ``calls`` short calls through ``runner`` with a live `ProgressBar`; every 50th call
+    fails on purpose, and the final counts line says so."""
     try:
         from .progress import ProgressBar
     except ImportError:
@@ -105,34 +144,71 @@ def progress_demo(runner: BaseTaskRunner, calls: int) -> int:
     with ProgressBar(f"{calls} calls, {runner.name}") as bar:
         runner.add_instrument(bar)
         trio.run(run)
-    print(bar.counts_line())
+    line = bar.counts_line()
+    on_purpose = calls // FAIL_EVERY
+    if on_purpose:
+        line += (
+            f"  ({on_purpose} failed on purpose: every {FAIL_EVERY}th call raises "
+            "ValueError, to show Failed States)"
+        )
+    print(line)
     return 0
 
 
+def _calls(text: str) -> int:
+    """argparse type of ``--calls``: a whole number >= 1."""
+    try:
+        calls = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}") from None
+    if calls < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return calls
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the greetings flow on the chosen runner and print a per-task-run summary."""
+    """Run the greetings flow on the chosen runner and print a per-task-run summary; or, with
+    ``--progress``, the progress demo. Returns the exit status: 0, or 2 for a runner that is not
+    available. Bad arguments exit through argparse (status 2, its usage line and the error)."""
     parser = argparse.ArgumentParser(
-        prog="python -m trio_runners", description="The greetings flow on a task runner."
+        prog="python -m trio_runners",
+        description="The greetings flow on a task runner; or, with --progress, many short calls "
+        "with a live progress bar.",
     )
     parser.add_argument("--runner", choices=sorted(RUNNERS), default="sequential")
-    parser.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), metavar="NAME")
+    parser.add_argument(
+        "--names",
+        nargs="+",
+        metavar="NAME",
+        help=f"whom the greetings greet (default: {' '.join(DEFAULT_NAMES)}); not with --progress",
+    )
     parser.add_argument(
         "--progress",
         action="store_true",
-        help="instead of the greetings, run --calls calls with a live progress bar (on a terminal)",
+        help="instead of the greetings, run --calls short calls with a live progress bar (drawn "
+        f"on a terminal); every {FAIL_EVERY}th call fails on purpose",
     )
-    parser.add_argument("--calls", type=int, default=300, help="how many calls --progress runs")
+    parser.add_argument(
+        "--calls",
+        type=_calls,
+        metavar="N",
+        help="how many calls --progress runs (default: 300); only with --progress",
+    )
     args = parser.parse_args(argv)
+    if args.progress and args.names is not None:
+        parser.error("--names is for the greetings; --progress runs calls instead")
+    if not args.progress and args.calls is not None:
+        parser.error("--calls is how many calls --progress runs: add --progress")
     try:
         runner = make_runner(args.runner)
     except LookupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.progress:
-        return progress_demo(runner, args.calls)
+        return progress_demo(runner, 300 if args.calls is None else args.calls)
     greetings.task_runner = runner
     runs: list[TaskFuture] = []
-    greetings(args.names, runs)
+    greetings(DEFAULT_NAMES if args.names is None else args.names, runs)
     print(f"\n{len(runs)} task runs on {runner!r}:")
     for run in runs:
         state = run.state

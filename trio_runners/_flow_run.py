@@ -75,9 +75,9 @@ class FlowRun:
         failures = []
         for future in self.futures:
             state = future.state
-            unfinished_or_fine = state is None or not (state.is_failed() or state.is_crashed())
-            if not unfinished_or_fine and not future._observed:
-                assert state is not None
+            if future._observed or state is None:
+                continue
+            if state.is_failed() or state.is_crashed():
                 failures.append((future, state))
         return failures
 

@@ -8,8 +8,9 @@ blocks the thread and does the waiting on the Trio thread through `trio.from_thr
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Hashable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Final, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, final
 from uuid import UUID
 
 import trio
@@ -42,9 +43,23 @@ def on_trio_thread() -> bool:
     return trio.lowlevel.in_trio_run()
 
 
+def check_number(option: str, value: object) -> float:
+    """``value`` if it is a real number: an ``int``, a ``float`` (or another `numbers.Real`), but
+    not a ``bool``.
+
+    Raises:
+      TypeError: it is not; the message names ``option`` and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{option} must be an int or a float, not {value!r} ({type(value).__name__})"
+        )
+    return cast(float, value)
+
+
 def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and not timeout >= 0:
-        raise ValueError(f"timeout must be None or >= 0, not {timeout!r}")
+    if timeout is not None and not check_number("timeout", timeout) >= 0:
+        raise ValueError(f"timeout must be None or a number >= 0, not {timeout!r}")
 
 
 @final
@@ -181,6 +196,32 @@ class TaskFuture:
         # runner.wait lends the caller's worker slot when called from one of the runner's calls.
         return await self._flow_run.runner.wait(self.key, timeout)
 
+    async def _final_state(self) -> State[Any]:
+        """Wait for the final State, as long as it takes. A checkpoint.
+
+        Raises:
+          RuntimeError: the runner released the State before this wait began; or the runner
+            broke its contract (``wait`` without a timeout returned None).
+        """
+        if self._pending:
+            await self._until_submitted()  # (it returns once the pump is done with this run)
+        settled = self._settled
+        if settled is not None:
+            await trio.lowlevel.checkpoint()
+            return settled
+        try:
+            state = await self._flow_run.runner.wait(self.key)
+        except KeyError:  # the key was registered before the future was handed out
+            raise RuntimeError(
+                f"the State of task run {self.name!r} was released from the runner before it "
+                "was waited for"
+            ) from None
+        if state is None:
+            raise RuntimeError(
+                f"{self._flow_run.runner!r}.wait({self.key!r}) returned None without a timeout"
+            )
+        return state
+
     def wait(self, timeout: float | None = None) -> Any:
         """Wait for the final State; None if ``timeout`` seconds pass first.
 
@@ -188,6 +229,7 @@ class TaskFuture:
         not affect the task run). From a worker thread it blocks.
 
         Raises:
+          TypeError: ``timeout`` is not a number.
           ValueError: ``timeout`` is negative or NaN.
         """
         _check_timeout(timeout)
@@ -216,6 +258,7 @@ class TaskFuture:
 
         Raises:
           TimeoutError: the task run did not finish within ``timeout`` seconds.
+          TypeError: ``timeout`` is not a number.
           ValueError: ``timeout`` is negative or NaN.
         """
         _check_timeout(timeout)
@@ -264,7 +307,9 @@ def wait(
     timeout) does not affect the task runs.
 
     Raises:
-      ValueError: unknown ``return_when``, a bad ``timeout``, or futures of several flow runs.
+      TypeError: ``timeout`` is not a number; an item of ``futures`` is not a `TaskFuture`.
+      ValueError: unknown ``return_when``, a negative or NaN ``timeout``, or futures of several
+        flow runs.
     """
     if return_when not in _RETURN_WHEN:
         raise ValueError(f"return_when must be one of {_RETURN_WHEN}, not {return_when!r}")
@@ -283,19 +328,20 @@ async def _wait(
 ) -> tuple[set[TaskFuture], set[TaskFuture]]:
     if futures:
         _flow_run_of(futures)
+    # Listening to every future at once, and counting what the listener delivered: a runner may
+    # release a State once it has been delivered.
+    states: dict[TaskFuture, State[Any]] = {}
     with trio.move_on_after(math.inf if timeout is None else timeout):
-        if return_when == ALL_COMPLETED:
-            for future in futures:
-                await future._wait_state()
-        else:
-            async with _AsCompleted(futures, None) as finished:
-                async for future in finished:
-                    state = future._peek()
-                    assert state is not None
-                    if return_when == FIRST_COMPLETED or not state.is_completed():
-                        break
+        async with _AsCompleted(futures, None) as finished:
+            while finished._remaining:
+                future, state = await finished._next_state()
+                states[future] = state
+                if return_when == FIRST_COMPLETED:
+                    break
+                if return_when == FIRST_EXCEPTION and not state.is_completed():
+                    break
     await trio.lowlevel.checkpoint()
-    done = {f for f in futures if f._peek() is not None}
+    done = {f for f in futures if f in states or f._peek() is not None}
     return done, set(futures) - done
 
 
@@ -309,7 +355,9 @@ def as_completed(futures: Iterable[TaskFuture], timeout: float | None = None) ->
 
     Raises (from a step):
       TimeoutError: ``timeout`` seconds passed before every task run finished.
-      ValueError: futures of several flow runs (raised at once).
+      TypeError: ``timeout`` is not a number, or an item is not a `TaskFuture` (raised at once).
+      ValueError: ``timeout`` is negative or NaN, or futures of several flow runs (raised at
+        once).
     """
     _check_timeout(timeout)
     unique = _check_futures(futures)
@@ -339,6 +387,15 @@ class _AsCompleted:
         if self._remaining == 0:
             await trio.lowlevel.checkpoint()
             raise StopAsyncIteration
+        future, _ = await self._next_state()
+        return future
+
+    async def _next_state(self) -> tuple[TaskFuture, State[Any]]:
+        """The next finished future and its State (``_remaining`` must be > 0). A checkpoint.
+
+        Raises:
+          TimeoutError: the iteration's ``timeout`` passed first.
+        """
         runner = next(iter(self._futures.values()))._flow_run.runner
         if self._deadline is None:
             self._deadline = (
@@ -353,10 +410,10 @@ class _AsCompleted:
         if not self._stash:
             await trio.lowlevel.checkpoint()
             raise TimeoutError(f"{self._remaining} task run(s) unfinished after {self._timeout} s")
-        key, _ = self._stash.pop()
+        key, state = self._stash.pop()
         self._remaining -= 1
         await trio.lowlevel.checkpoint()
-        return self._futures[key]
+        return self._futures[key], state
 
     async def _listen(self, runner: BaseTaskRunner) -> None:
         # Task runs still in the submission pump are not the runner's yet: wait for them first.

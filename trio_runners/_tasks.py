@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import math
+import numbers
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 import trio
@@ -17,7 +20,7 @@ from ._flow_run import (
     UpstreamFailed,
     current_flow_run,
 )
-from ._futures import TaskFuture, on_trio_thread
+from ._futures import TaskFuture, check_number, on_trio_thread
 from ._states import State
 
 __all__ = ["Task", "task"]
@@ -39,34 +42,70 @@ def _futures_in(value: object, found: list[TaskFuture]) -> None:
             _futures_in(item, found)
 
 
-def resolve_futures(value: Any) -> Any:
-    """``value`` with every finished future replaced by its result (same container types)."""
+def resolve_futures(value: Any, states: Mapping[TaskFuture, State[Any]]) -> Any:
+    """``value`` with every future replaced by its result (same container types).
+
+    A future's State is taken from ``states`` (the States its waiter received: a runner may
+    release a State once it has been delivered), else read from the runner.
+
+    Raises:
+      RuntimeError: a future that is neither in ``states`` nor finished (it was put into
+        ``value`` after the futures in it were waited for).
+      Exception: what a future's `State.result` raises (its task run did not complete).
+    """
     if isinstance(value, TaskFuture):
-        state = value.state
-        assert state is not None
+        state = states.get(value)
+        if state is None:
+            state = value.state
+        if state is None:
+            raise RuntimeError(
+                f"task run {value.name!r} has not finished: it was put among the arguments "
+                "after they were waited for"
+            )
         value._observed = True
         return state.result()
     if isinstance(value, list):
-        return [resolve_futures(item) for item in value]
+        return [resolve_futures(item, states) for item in value]
     if isinstance(value, tuple):
-        items = [resolve_futures(item) for item in value]
+        items = [resolve_futures(item, states) for item in value]
         if hasattr(value, "_fields"):  # a named tuple
             return type(value)(*items)
         return tuple(items)
     if isinstance(value, (set, frozenset)):
-        return type(value)(resolve_futures(item) for item in value)
+        return type(value)(resolve_futures(item, states) for item in value)
     if isinstance(value, dict):
-        return {resolve_futures(k): resolve_futures(v) for k, v in value.items()}
+        return {resolve_futures(k, states): resolve_futures(v, states) for k, v in value.items()}
     return value
 
 
-def _check_options(retries: int, retry_delay_seconds: float, timeout_seconds: float | None) -> None:
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+def _check_options(
+    name: object, retries: object, retry_delay_seconds: object, timeout_seconds: object
+) -> None:
+    """Check a task's options, naming the bad one and its value.
+
+    Raises:
+      TypeError: an option of the wrong type (a ``bool`` is not a number here).
+      ValueError: a negative ``retries``, a negative, infinite or NaN ``retry_delay_seconds``, or
+        a ``timeout_seconds`` <= 0 or NaN.
+    """
+    check_name(name)
+    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral):
+        raise TypeError(f"retries must be an int, not {retries!r} ({type(retries).__name__})")
+    if retries < 0:
         raise ValueError(f"retries must be an int >= 0, not {retries!r}")
-    if not retry_delay_seconds >= 0:
-        raise ValueError(f"retry_delay_seconds must be >= 0, not {retry_delay_seconds!r}")
-    if timeout_seconds is not None and not timeout_seconds > 0:
-        raise ValueError(f"timeout_seconds must be None or > 0, not {timeout_seconds!r}")
+    delay = check_number("retry_delay_seconds", retry_delay_seconds)
+    if not 0 <= delay < math.inf:  # (also refuses NaN)
+        raise ValueError(
+            f"retry_delay_seconds must be a finite number >= 0, not {retry_delay_seconds!r}"
+        )
+    if timeout_seconds is not None and not check_number("timeout_seconds", timeout_seconds) > 0:
+        raise ValueError(f"timeout_seconds must be None or a number > 0, not {timeout_seconds!r}")
+
+
+def check_name(name: object) -> None:
+    """Raises `TypeError` unless ``name`` (a task's or a flow's) is a ``str`` or None."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None, not {name!r} ({type(name).__name__})")
 
 
 @final
@@ -97,7 +136,12 @@ class Task(Generic[P, R]):
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task decorates a function, not {type(fn).__name__}")
-        _check_options(retries, retry_delay_seconds, timeout_seconds)
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"@task cannot decorate the async generator function {fn.__name__!r}: a task run "
+                "returns one value (collect the items into a list, or make it async def)"
+            )
+        _check_options(name, retries, retry_delay_seconds, timeout_seconds)
         self.fn = fn
         self.name: str = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
         self.retries = retries
@@ -214,22 +258,17 @@ class Task(Generic[P, R]):
         waits: list[TaskFuture],
         pending: bool,
     ) -> _TaskRunCall:
-        """The call for one task run, with its future (any thread)."""
-        upstreams: list[TaskFuture] = []
-        if args or kwargs:
-            _futures_in((args, kwargs), upstreams)
-        if waits:
-            for future in waits:
-                if not isinstance(future, TaskFuture):
-                    raise TypeError(
-                        f"wait_for takes TaskFuture objects, not {type(future).__name__}"
-                    )
-            upstreams.extend(waits)
-        if upstreams:
-            upstreams = list(dict.fromkeys(upstreams))
+        """The call for one task run, with its future (any thread).
+
+        Raises:
+          TypeError: an item of ``waits`` is not a `TaskFuture`.
+        """
+        for future in waits:
+            if not isinstance(future, TaskFuture):
+                raise TypeError(f"wait_for takes TaskFuture objects, not {type(future).__name__}")
         key = uuid.uuid4()
         future = TaskFuture(flow_run, key, flow_run.next_name(self.name), self.name, pending)
-        return _TaskRunCall(self, flow_run, future, args, kwargs, upstreams)
+        return _TaskRunCall(self, flow_run, future, args, kwargs, waits)
 
     async def _submit(
         self,
@@ -303,22 +342,25 @@ class _TaskRunCall:
         future: TaskFuture,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        upstreams: list[TaskFuture],
+        waits: list[TaskFuture],
     ) -> None:
         self.task = task
         self.flow_run = flow_run
         self.future = future
         self.args = args
         self.kwargs = kwargs
-        self.upstreams = upstreams
+        self.waits = waits
 
     async def __call__(self) -> Any:
         token = current_flow_run.set(self.flow_run)
         try:
-            if self.upstreams:
-                await self._wait_for_upstreams()
-            args = resolve_futures(self.args)
-            kwargs = resolve_futures(self.kwargs)
+            upstreams: list[TaskFuture] = []
+            if self.args or self.kwargs:
+                _futures_in((self.args, self.kwargs), upstreams)
+            upstreams.extend(self.waits)
+            states = await self._wait_for_upstreams(upstreams) if upstreams else {}
+            args = resolve_futures(self.args, states)
+            kwargs = resolve_futures(self.kwargs, states)
             self.future.started_at = trio.current_time()
             try:
                 return await self._attempts(args, kwargs)
@@ -327,12 +369,20 @@ class _TaskRunCall:
         finally:
             current_flow_run.reset(token)
 
-    async def _wait_for_upstreams(self) -> None:
-        for upstream in self.upstreams:
-            state = await upstream._wait_state()
-            assert state is not None
+    async def _wait_for_upstreams(
+        self, upstreams: list[TaskFuture]
+    ) -> dict[TaskFuture, State[Any]]:
+        """The final States of ``upstreams``, once each has one.
+
+        Raises:
+          UpstreamFailed: one of them did not complete (the others are not waited for).
+        """
+        states: dict[TaskFuture, State[Any]] = {}
+        for upstream in dict.fromkeys(upstreams):
+            state = states[upstream] = await upstream._final_state()
             if not state.is_completed():
                 raise UpstreamFailed(self.future.name, upstream.name, state)
+        return states
 
     async def _attempts(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         task = self.task
@@ -398,15 +448,19 @@ def task(
       retries: how many times a Failed attempt is re-run (a Cancelled one never is).
       retry_delay_seconds: the pause before each retry (the task does not hold a worker slot
         during it).
-      timeout_seconds: each attempt's deadline. An async task is cancelled at the deadline; a sync
-        task's thread is abandoned (it can stop itself with
-        ``trio.from_thread.check_cancelled()``). Either way the attempt fails with `TaskTimeout`
-        (and is retried if retries remain).
+      timeout_seconds: each attempt's deadline, at which the attempt fails with `TaskTimeout`
+        (and is retried if retries remain). An async task on the event loop is cancelled; a sync
+        task's worker thread is abandoned and runs on to the function's end (it can stop itself
+        with ``trio.from_thread.check_cancelled()``), so with ``retries`` attempts can overlap;
+        the process runner kills the worker process; on Dask a running attempt runs on.
 
     Raises:
-      ValueError: a negative ``retries``/``retry_delay_seconds``, or ``timeout_seconds`` <= 0.
+      TypeError: an option of the wrong type (``timeout_seconds="5"``, ``retries=1.0``; a
+        ``bool`` is not a number here), raised at once, naming the option and the value.
+      ValueError: a negative ``retries``, a negative, infinite or NaN ``retry_delay_seconds``, or
+        a ``timeout_seconds`` <= 0 or NaN (``math.inf``: no deadline).
     """
-    _check_options(retries, retry_delay_seconds, timeout_seconds)
+    _check_options(name, retries, retry_delay_seconds, timeout_seconds)
 
     def decorate(fn: Callable[P, R]) -> Task[P, R]:
         return Task(
