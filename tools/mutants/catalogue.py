@@ -177,9 +177,8 @@ MUTANTS: tuple[Mutant, ...] = (
     one(
         "execute-stray-cancelled-cancels-the-run",
         BASE,
-        "            if _enclosing_scope_cancelled() or _stops_the_process(exc):\n",
-        "            if isinstance(exc, trio.Cancelled) or _enclosing_scope_cancelled()"
-        " or _stops_the_process(exc):\n",
+        "                _holds_cancelled(exc) and _enclosing_scope_cancelled()\n",
+        "                _holds_cancelled(exc)\n",
         "every trio.Cancelled is taken for an enclosing cancel: a stray one raised by a call "
         "propagates and cancels the run",
     ),
