@@ -177,8 +177,8 @@ MUTANTS: tuple[Mutant, ...] = (
     one(
         "execute-stray-cancelled-cancels-the-run",
         BASE,
-        "                _holds_cancelled(exc) and _enclosing_scope_cancelled()\n",
-        "                _holds_cancelled(exc)\n",
+        "(_holds_cancelled(exc) and _enclosing_scope_cancelled())",
+        "_holds_cancelled(exc)",
         "every trio.Cancelled is taken for an enclosing cancel: a stray one raised by a call "
         "propagates and cancels the run",
     ),
