@@ -460,9 +460,22 @@ async def run_schedule(
             if guard.cancelled_caught:
                 report.hung_waiters = outstanding
                 outer.cancel_scope.cancel()
+    probed = False
     for i in range(n):
         if report.registered[i] and i not in report.released:
             report.final[i] = runner.state(keys[i])
             report.later[i] = await runner.wait(keys[i], 0)
+            if report.final[i] is not None and not probed:
+                # wait() is a checkpoint even when the State is already there: a waiter whose
+                # scope is cancelled must get trio.Cancelled, not the State.
+                probed = True
+                with trio.CancelScope() as probe:
+                    probe.cancel()
+                    await runner.wait(keys[i])
+                if not probe.cancelled_caught:
+                    report.violations.append(
+                        f"wait: wait() on finished call {i} returned its State inside a cancelled"
+                        " scope: it is not a checkpoint"
+                    )
     report.trace = trace.events()
     return report
