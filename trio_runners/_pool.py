@@ -19,6 +19,7 @@ import trio
 from ._base import _NOTHING_LENT, BaseTaskRunner
 from ._calls import CallRecord, current_call
 from ._execution import execute
+from ._identity import optional_int
 from ._instruments import Instrument
 from ._slots import Slots, open_slots
 
@@ -26,18 +27,13 @@ __all__ = ["PoolTaskRunner", "check_limit"]
 
 
 def check_limit(name: str, value: int | None, minimum: int) -> None:
-    """Validate an optional integer option such as ``max_workers``.
+    """Validate an optional integer option such as ``max_workers`` (see `optional_int`).
 
     Raises:
       TypeError: ``value`` is not an int (bools are refused) or None.
       ValueError: ``value`` is below ``minimum``.
     """
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, not {value}")
+    optional_int(name, minimum)(None, None, value)
 
 
 class PoolTaskRunner(BaseTaskRunner):
