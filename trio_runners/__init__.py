@@ -5,17 +5,12 @@ from ._base import TaskConcurrencyType as TaskConcurrencyType
 from ._calls import AsCompleted as AsCompleted
 from ._calls import RunnerStatistics as RunnerStatistics
 from ._concurrent import ConcurrentTaskRunner as ConcurrentTaskRunner
-from ._flow_run import FlowRunFailed as FlowRunFailed
-from ._flow_run import TaskTimeout as TaskTimeout
-from ._flow_run import UpstreamFailed as UpstreamFailed
+from ._flow_errors import FlowRunFailed as FlowRunFailed
+from ._flow_errors import TaskTimeout as TaskTimeout
+from ._flow_errors import UpstreamFailed as UpstreamFailed
 from ._flows import Flow as Flow
 from ._flows import flow as flow
-from ._futures import ALL_COMPLETED as ALL_COMPLETED
-from ._futures import FIRST_COMPLETED as FIRST_COMPLETED
-from ._futures import FIRST_EXCEPTION as FIRST_EXCEPTION
 from ._futures import TaskFuture as TaskFuture
-from ._futures import as_completed as as_completed
-from ._futures import wait as wait
 from ._processes import ProcessPoolTaskRunner as ProcessPoolTaskRunner
 from ._sequential import SequentialTaskRunner as SequentialTaskRunner
 from ._states import Cancelled as Cancelled
@@ -28,5 +23,10 @@ from ._states import StateType as StateType
 from ._tasks import Task as Task
 from ._tasks import task as task
 from ._threads import ThreadPoolTaskRunner as ThreadPoolTaskRunner
+from ._wait import ALL_COMPLETED as ALL_COMPLETED
+from ._wait import FIRST_COMPLETED as FIRST_COMPLETED
+from ._wait import FIRST_EXCEPTION as FIRST_EXCEPTION
+from ._wait import as_completed as as_completed
+from ._wait import wait as wait
 
 __version__ = "0.1.0"

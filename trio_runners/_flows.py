@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import sys
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
@@ -13,88 +12,22 @@ import trio
 
 from ._base import BaseTaskRunner, is_async_callable
 from ._concurrent import ConcurrentTaskRunner
-from ._flow_run import FlowRun, FlowRunFailed, SubmissionPump, current_flow_run
-from ._futures import TaskFuture, on_trio_thread
-from ._states import Completed, Failed, State
-from ._tasks import _futures_in, check_name, resolve_futures
+from ._flow_checks import check_name
+from ._flow_outcome import body_error, flow_run_state, process_stop
+from ._flow_run import FlowRun, current_flow_run
+from ._flow_threads import in_trio_worker_thread, on_asyncio_thread, on_trio_thread
+from ._future_args import futures_in, resolve_futures
+from ._futures import TaskFuture
+from ._submission import SubmissionPump
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
-
-
-def _add_note(error: BaseException, note: str) -> None:
-    """``error.add_note(note)``, also on Python 3.10 (where the exceptiongroup backport shows
-    ``__notes__`` in tracebacks)."""
-    if sys.version_info >= (3, 11):
-        error.add_note(note)
-    else:  # pragma: no cover
-        error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
 __all__ = ["Flow", "flow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _in_trio_worker_thread() -> bool:
-    """True in a thread started by `trio.to_thread.run_sync` (it can reach its Trio loop)."""
-    try:
-        trio.from_thread.check_cancelled()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _on_asyncio_thread() -> bool:
-    """True on a thread whose asyncio event loop is running (in a coroutine or a callback)."""
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:  # never imported: no loop can be running
-        return False
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _body_error(exc: BaseException) -> Exception:
-    """What failed the flow run when its body (or resolving its return value) raised ``exc``.
-
-    An `Exception` is the error. A `trio.Cancelled` while no enclosing cancel scope is cancelled
-    is the body's own defect (for instance it re-raised a task run's Crashed State of a stray
-    `trio.Cancelled` through ``result()``): left to propagate, Trio's nursery would swallow it
-    and the flow would return None. It becomes a `RuntimeError` caused by it.
-
-    Raises:
-      BaseException: ``exc`` itself otherwise (cancellation, `KeyboardInterrupt`...).
-    """
-    if isinstance(exc, Exception):
-        return exc
-    if isinstance(exc, trio.Cancelled) and trio.current_effective_deadline() != -math.inf:
-        error = RuntimeError(
-            "the flow body raised trio.Cancelled, but no cancel scope around it was cancelled"
-        )
-        error.__cause__ = exc
-        return error
-    raise exc
-
-
-def _first_leaf(group: BaseExceptionGroup[SystemExit]) -> SystemExit:
-    """The first exception in ``group`` that is not itself a group."""
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
-
-
-def _as_exception(state: State[Any]) -> Exception:
-    exc = state.exception()
-    if isinstance(exc, Exception):
-        return exc
-    # A Crashed State of a BaseException the run went on after (a stray trio.Cancelled, a
-    # BaseExceptionGroup...): FlowRunFailed groups Exceptions, so it carries it as the cause.
-    wrapped = RuntimeError(f"crashed with {exc!r}")
-    wrapped.__cause__ = exc
-    return wrapped
 
 
 def _is_runner_class(runner: object) -> bool:
@@ -195,7 +128,7 @@ class Flow(Generic[P, R]):
                 f"sync flow {self.name!r} called on the Trio thread would block the event loop; "
                 f"use 'await trio.to_thread.run_sync({self.name}, ...)' or make it async"
             )
-        if self.is_async and _on_asyncio_thread():
+        if self.is_async and on_asyncio_thread():
             raise RuntimeError(
                 f"async flow {self.name!r} called on an asyncio event loop: flows run on Trio. "
                 "From asyncio, run it through trio_runners.embed: 'async with "
@@ -208,7 +141,7 @@ class Flow(Generic[P, R]):
             return trio.from_thread.run(
                 self._run, args, kwargs, return_state, trio_token=parent.token
             )
-        if _in_trio_worker_thread():
+        if in_trio_worker_thread():
             return trio.from_thread.run(self._run, args, kwargs, return_state)
         return trio.run(self._run, args, kwargs, return_state)
 
@@ -242,18 +175,16 @@ class Flow(Generic[P, R]):
                                 pump.close()  # the pump submits what it holds, then returns
                         value = await self._resolve(body_value)
                     except BaseException as exc:
-                        error = _body_error(exc)  # re-raises a cancellation, Ctrl-C...
+                        error = body_error(exc)  # re-raises a cancellation, Ctrl-C...
                         if pump is not None:
                             await pump.wait_closed()
                         runner.cancel_all()
                     finally:
                         current_flow_run.reset(token)
         except BaseExceptionGroup as group:
-            if group.split(KeyboardInterrupt)[0] is not None:
-                raise KeyboardInterrupt from group
-            exits = group.split(SystemExit)[0]
-            if exits is not None:
-                raise SystemExit(_first_leaf(exits).code) from group
+            stop = process_stop(group)
+            if stop is not None:
+                raise stop from group
             raise
         finally:
             flow_run.finished = True
@@ -263,20 +194,7 @@ class Flow(Generic[P, R]):
                 parent.children.discard(scope)
         if scope.cancelled_caught:
             raise RuntimeError(f"subflow run {self.name!r} cancelled: its parent flow run ended")
-        unseen = flow_run.unseen_failures()
-        if error is None and unseen:
-            error = FlowRunFailed(
-                self.name, [f.name for f, _ in unseen], [_as_exception(s) for _, s in unseen]
-            )
-        elif error is not None and unseen:
-            _add_note(
-                error,
-                "task runs that failed unseen: "
-                + ", ".join(f"{f.name} ({s!r})" for f, s in unseen),
-            )
-        state: State[Any] = (
-            Completed(value) if error is None else Failed(error, f"flow run {self.name!r} failed")
-        )
+        state = flow_run_state(self.name, value, error, flow_run.unseen_failures())
         if return_state:
             return state
         return state.result()
@@ -295,7 +213,7 @@ class Flow(Generic[P, R]):
     async def _resolve(value: Any) -> Any:
         """Wait for the futures in the body's return value and replace them by their results."""
         futures: list[TaskFuture] = []
-        _futures_in(value, futures)
+        futures_in(value, futures)
         states = {future: await future._final_state() for future in dict.fromkeys(futures)}
         await trio.lowlevel.checkpoint()
         return resolve_futures(value, states)

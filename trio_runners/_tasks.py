@@ -1,111 +1,31 @@
-"""`@task`: a function that, inside a flow, runs as a task run on the flow's runner."""
+"""`@task` and `Task`: a function that, inside a flow, is submitted as a task run to the flow's
+runner (from the Trio thread, the body's thread through the pump, or a task run's thread).
+
+What a task run then does on the runner is `TaskRunCall`'s (``_task_run.py``).
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
-import math
-import numbers
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 import trio
 
-from ._base import current_call, is_async_callable
-from ._flow_run import (
-    FlowRun,
-    SubmissionPump,
-    TaskTimeout,
-    UpstreamFailed,
-    current_flow_run,
-)
-from ._futures import TaskFuture, check_number, on_trio_thread
-from ._states import State
+from ._base import current_runner, is_async_callable
+from ._flow_checks import _check_options
+from ._flow_run import FlowRun, current_flow_run
+from ._flow_threads import on_trio_thread
+from ._futures import TaskFuture
+from ._submission import SubmissionPump
+from ._task_run import TaskRunCall
 
 __all__ = ["Task", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _futures_in(value: object, found: list[TaskFuture]) -> None:
-    """Collect the futures in ``value`` (itself, or inside lists, tuples, sets and dicts)."""
-    if isinstance(value, TaskFuture):
-        found.append(value)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            _futures_in(item, found)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _futures_in(key, found)
-            _futures_in(item, found)
-
-
-def resolve_futures(value: Any, states: Mapping[TaskFuture, State[Any]]) -> Any:
-    """``value`` with every future replaced by its result (same container types).
-
-    A future's State is taken from ``states`` (the States its waiter received: a runner may
-    release a State once it has been delivered), else read from the runner.
-
-    Raises:
-      RuntimeError: a future that is neither in ``states`` nor finished (it was put into
-        ``value`` after the futures in it were waited for).
-      Exception: what a future's `State.result` raises (its task run did not complete).
-    """
-    if isinstance(value, TaskFuture):
-        state = states.get(value)
-        if state is None:
-            state = value.state
-        if state is None:
-            raise RuntimeError(
-                f"task run {value.name!r} has not finished: it was put among the arguments "
-                "after they were waited for"
-            )
-        value._observed = True
-        return state.result()
-    if isinstance(value, list):
-        return [resolve_futures(item, states) for item in value]
-    if isinstance(value, tuple):
-        items = [resolve_futures(item, states) for item in value]
-        if hasattr(value, "_fields"):  # a named tuple
-            return type(value)(*items)
-        return tuple(items)
-    if isinstance(value, (set, frozenset)):
-        return type(value)(resolve_futures(item, states) for item in value)
-    if isinstance(value, dict):
-        return {resolve_futures(k, states): resolve_futures(v, states) for k, v in value.items()}
-    return value
-
-
-def _check_options(
-    name: object, retries: object, retry_delay_seconds: object, timeout_seconds: object
-) -> None:
-    """Check a task's options, naming the bad one and its value.
-
-    Raises:
-      TypeError: an option of the wrong type (a ``bool`` is not a number here).
-      ValueError: a negative ``retries``, a negative, infinite or NaN ``retry_delay_seconds``, or
-        a ``timeout_seconds`` <= 0 or NaN.
-    """
-    check_name(name)
-    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral):
-        raise TypeError(f"retries must be an int, not {retries!r} ({type(retries).__name__})")
-    if retries < 0:
-        raise ValueError(f"retries must be an int >= 0, not {retries!r}")
-    delay = check_number("retry_delay_seconds", retry_delay_seconds)
-    if not 0 <= delay < math.inf:  # (also refuses NaN)
-        raise ValueError(
-            f"retry_delay_seconds must be a finite number >= 0, not {retry_delay_seconds!r}"
-        )
-    if timeout_seconds is not None and not check_number("timeout_seconds", timeout_seconds) > 0:
-        raise ValueError(f"timeout_seconds must be None or a number > 0, not {timeout_seconds!r}")
-
-
-def check_name(name: object) -> None:
-    """Raises `TypeError` unless ``name`` (a task's or a flow's) is a ``str`` or None."""
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"name must be a str or None, not {name!r} ({type(name).__name__})")
 
 
 @final
@@ -257,7 +177,7 @@ class Task(Generic[P, R]):
         kwargs: dict[str, Any],
         waits: list[TaskFuture],
         pending: bool,
-    ) -> _TaskRunCall:
+    ) -> TaskRunCall:
         """The call for one task run, with its future (any thread).
 
         Raises:
@@ -268,7 +188,7 @@ class Task(Generic[P, R]):
                 raise TypeError(f"wait_for takes TaskFuture objects, not {type(future).__name__}")
         key = uuid.uuid4()
         future = TaskFuture(flow_run, key, flow_run.next_name(self.name), self.name, pending)
-        return _TaskRunCall(self, flow_run, future, args, kwargs, waits)
+        return TaskRunCall(self, flow_run, future, args, kwargs, waits)
 
     async def _submit(
         self,
@@ -306,116 +226,9 @@ def _pump_for(flow_run: FlowRun) -> SubmissionPump | None:
     pump = flow_run.pump
     if pump is None:
         return None
-    current = current_call.get()
-    if current is not None and current[0] is flow_run.runner:
+    if current_runner() is flow_run.runner:
         return None
     return pump
-
-
-def _run_task_fn(task: Task[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    # Module-level, and a Task pickles by name: process and cluster backends can ship the call.
-    return task.fn(*args, **kwargs)
-
-
-async def _run_async_task_fn(task: Task[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    return await task.fn(*args, **kwargs)
-
-
-@final
-class _TaskRunCall:
-    """The zero-argument call submitted to the runner for one task run.
-
-    It is async, so every runner runs it on the event loop: it waits for the upstreams (through
-    `BaseTaskRunner.wait`, which lends the worker slot back), then runs the attempts. Each attempt
-    hands the user's function to the runner's `_invoke` hook, so the backend decides where it
-    runs (a thread, a process...), under the attempt's timeout.
-    """
-
-    #: Runners that ship calls elsewhere (processes, Dask) run this orchestration on the loop,
-    #: unpickled, and ship only what it hands to `_invoke` (see `_remote.RUNS_ON_LOOP`).
-    _trio_runners_runs_on_loop = True
-
-    def __init__(
-        self,
-        task: Task[..., Any],
-        flow_run: FlowRun,
-        future: TaskFuture,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        waits: list[TaskFuture],
-    ) -> None:
-        self.task = task
-        self.flow_run = flow_run
-        self.future = future
-        self.args = args
-        self.kwargs = kwargs
-        self.waits = waits
-
-    async def __call__(self) -> Any:
-        token = current_flow_run.set(self.flow_run)
-        try:
-            upstreams: list[TaskFuture] = []
-            if self.args or self.kwargs:
-                _futures_in((self.args, self.kwargs), upstreams)
-            upstreams.extend(self.waits)
-            states = await self._wait_for_upstreams(upstreams) if upstreams else {}
-            args = resolve_futures(self.args, states)
-            kwargs = resolve_futures(self.kwargs, states)
-            self.future.started_at = trio.current_time()
-            try:
-                return await self._attempts(args, kwargs)
-            finally:
-                self.future.finished_at = trio.current_time()
-        finally:
-            current_flow_run.reset(token)
-
-    async def _wait_for_upstreams(
-        self, upstreams: list[TaskFuture]
-    ) -> dict[TaskFuture, State[Any]]:
-        """The final States of ``upstreams``, once each has one.
-
-        Raises:
-          UpstreamFailed: one of them did not complete (the others are not waited for).
-        """
-        states: dict[TaskFuture, State[Any]] = {}
-        for upstream in dict.fromkeys(upstreams):
-            state = states[upstream] = await upstream._final_state()
-            if not state.is_completed():
-                raise UpstreamFailed(self.future.name, upstream.name, state)
-        return states
-
-    async def _attempts(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        task = self.task
-        runner = self.flow_run.runner
-        attempt = 0
-        while True:
-            try:
-                result = await self._attempt(args, kwargs)
-            except Exception:
-                if attempt >= task.retries:
-                    raise
-            else:
-                if not (isinstance(result, State) and result.is_failed()):
-                    return result
-                if attempt >= task.retries:
-                    return result
-            attempt += 1
-            if task.retry_delay_seconds > 0:
-                async with runner._slot_lent():  # sleep without holding a worker slot
-                    await trio.sleep(task.retry_delay_seconds)
-            else:
-                await trio.lowlevel.checkpoint()
-
-    async def _attempt(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        task = self.task
-        run = _run_async_task_fn if task.is_async else _run_task_fn
-        call = functools.partial(run, task, *args, **kwargs)
-        timeout = task.timeout_seconds
-        if timeout is None:  # (no cancel scope, no clock reading)
-            return await self.flow_run.runner._invoke(call)
-        with trio.move_on_after(timeout):
-            return await self.flow_run.runner._invoke(call)
-        raise TaskTimeout(f"task run {self.future.name!r} timed out after {timeout} s")
 
 
 @overload

@@ -1,0 +1,215 @@
+"""TaskRunCall: what one task run does on the runner (upstreams, attempts, retries, timeouts).
+
+A `Task` submits one `TaskRunCall` per task run; the runner executes it as it executes any call,
+and it hands each attempt of the user's function back to the runner (`_invoke`), so the backend
+decides where the function runs.
+
+The path of one sync ``@task`` call inside a sync ``@flow`` (default `ConcurrentTaskRunner`; the
+flow called from a thread with no Trio loop running, e.g. ``greetings(names)`` at top level):
+
+1. Caller's thread: `Flow.__call__` (``_flows.py``) finds no flow run and no Trio loop and calls
+   ``trio.run(Flow._run, ...)``: this thread becomes the Trio thread.
+2. Trio thread: `Flow._run` (``_flows.py``) starts ``task_runner.duplicate()``
+   (`BaseTaskRunner.start`, ``_base.py``), makes the `FlowRun` (``_flow_run.py``), sets
+   ``current_flow_run``, starts `SubmissionPump.run` (``_submission.py``) in its nursery (not when
+   the runner has ``max_pending``), and `Flow._body` runs the body with
+   ``trio.to_thread.run_sync(..., abandon_on_cancel=True, limiter=CapacityLimiter(1))``.
+   **Hop 1**: Trio thread -> the body's worker thread (the context, so ``current_flow_run``, is
+   copied).
+3. Body thread: ``say_hello(name)`` is `Task.__call__` -> `Task.submit` (``_tasks.py``): not on the
+   Trio thread, and `_pump_for` returns the pump (the body is not one of the runner's calls), so
+   `Task._put` -> `Task._prepare` makes a fresh ``uuid4`` key, a pending `TaskFuture`
+   (``_futures.py``) and a `TaskRunCall` (here), and `SubmissionPump.put` queues them under a
+   ``threading.Lock``. **Hop 2** (one way, nothing waits for it): if the pump is idle,
+   ``TrioToken.run_sync_soon(pump._kick)`` wakes it on the Trio thread. The body gets the future
+   back at once and goes on.
+4. Trio thread: `SubmissionPump.run` takes the queue in FIFO order and awaits
+   ``runner.submit(future.key, call)`` for each task run, then `TaskFuture._submitted`.
+   `BaseTaskRunner.submit` (``_base.py``) registers the call and passes it to the backend's
+   ``_submit``: the pool runners (``_pool.py``: concurrent, thread pool) start
+   `BaseTaskRunner._execute` in the runner's nursery (through the FIFO dispatcher and a worker
+   slot with ``max_workers``); the sequential runner (``_sequential.py``) executes it inline,
+   under its lock.
+5. Trio thread: `BaseTaskRunner._execute` sets ``current_call``, opens the call's cancel scope and
+   awaits ``runner._invoke(call)``; a `TaskRunCall` is async, so it runs on the loop
+   (`_remote.py`'s runners, processes and Dask, keep it on the loop too: ``RUNS_ON_LOOP``).
+   `TaskRunCall.__call__` sets ``current_flow_run``, waits for the upstream futures found in the
+   arguments and ``wait_for`` (`TaskFuture._final_state` -> ``runner.wait``, which lends the
+   worker slot back), replaces them by their results (``_future_args.py``), then `_attempts` ->
+   `_attempt` awaits ``runner._invoke(partial(_run_task_fn, task, *args, **kwargs))``, inside
+   ``trio.move_on_after(timeout_seconds)`` if the task has a timeout. The default `_invoke`
+   (``_base.py``) runs a sync callable through `BaseTaskRunner._run_sync_in_thread`:
+   ``trio.to_thread.run_sync(_call_in_box, ..., abandon_on_cancel=True, limiter=<the run's thread
+   limiter>)``. **Hop 3**: Trio thread -> a worker thread, which runs ``task.fn(*args,
+   **kwargs)``; **hop 4**: its result comes back to the Trio thread as ``to_thread`` returns.
+   (Process and Dask runners ship the partial, pickled, to a worker process or the cluster
+   instead of a thread.)
+6. Trio thread: `_attempts` returns the value (an `Exception` or a Failed State is retried while
+   ``retries`` remain, after ``retry_delay_seconds`` slept with the slot lent), and
+   `BaseTaskRunner._execute` records ``Completed(value)`` (`BaseTaskRunner._finish`), which wakes
+   the key's waiters.
+7. Body thread, if it looks: ``future.result()`` -> `TaskFuture.wait` reads the State
+   (`TaskFuture._peek`, no hop when it has finished); otherwise **hop 5**, a blocking round trip:
+   ``trio.from_thread.run(TaskFuture._wait_state, ...)`` awaits the pump's submission and then
+   ``runner.wait(key)`` on the Trio thread.
+8. The body returns (back to the Trio thread as hop 1's ``to_thread`` returns); `Flow._run` closes
+   the pump, resolves futures in the return value, leaves ``runner.start()`` (which waits for every
+   task run), reports Failed task runs nobody looked at (`FlowRunFailed`), and ``trio.run``
+   returns the value to the caller's thread.
+
+With ``max_pending`` set on the runner there is no pump: step 3 is one blocking round trip per
+task call instead, ``trio.from_thread.run(Task._submit, ...)``, so the runner's backpressure blocks
+the body. A sync task calling a task from its worker thread also takes that round trip.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Protocol, final
+
+import trio
+
+from ._flow_errors import TaskTimeout, UpstreamFailed
+from ._flow_run import FlowRun, current_flow_run
+from ._future_args import futures_in, resolve_futures
+from ._futures import TaskFuture
+from ._states import State
+
+__all__ = ["TaskRunCall", "TaskSpec"]
+
+
+class TaskSpec(Protocol):
+    """What a task run uses of its task (`Task` provides it); a protocol, so that this module
+    does not import ``_tasks.py``, which imports it."""
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The user's function."""
+        ...
+
+    @property
+    def is_async(self) -> bool:
+        """True if ``fn`` is an async function (it runs on the event loop)."""
+        ...
+
+    @property
+    def retries(self) -> int:
+        """How many times a Failed attempt is re-run."""
+        ...
+
+    @property
+    def retry_delay_seconds(self) -> float:
+        """The pause before each retry."""
+        ...
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        """Each attempt's deadline (None: no deadline)."""
+        ...
+
+
+def _run_task_fn(task: TaskSpec, /, *args: Any, **kwargs: Any) -> Any:
+    # Module-level, and a Task pickles by name: process and cluster backends can ship the call.
+    return task.fn(*args, **kwargs)
+
+
+async def _run_async_task_fn(task: TaskSpec, /, *args: Any, **kwargs: Any) -> Any:
+    return await task.fn(*args, **kwargs)
+
+
+@final
+class TaskRunCall:
+    """The zero-argument call submitted to the runner for one task run.
+
+    It is async, so every runner runs it on the event loop: it waits for the upstreams (through
+    `BaseTaskRunner.wait`, which lends the worker slot back), then runs the attempts. Each attempt
+    hands the user's function to the runner's `_invoke` hook, so the backend decides where it
+    runs (a thread, a process...), under the attempt's timeout.
+    """
+
+    #: Runners that ship calls elsewhere (processes, Dask) run this orchestration on the loop,
+    #: unpickled, and ship only what it hands to `_invoke` (see `_remote.RUNS_ON_LOOP`).
+    _trio_runners_runs_on_loop = True
+
+    def __init__(
+        self,
+        task: TaskSpec,
+        flow_run: FlowRun,
+        future: TaskFuture,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        waits: list[TaskFuture],
+    ) -> None:
+        self.task = task
+        self.flow_run = flow_run
+        self.future = future
+        self.args = args
+        self.kwargs = kwargs
+        self.waits = waits
+
+    async def __call__(self) -> Any:
+        token = current_flow_run.set(self.flow_run)
+        try:
+            upstreams: list[TaskFuture] = []
+            if self.args or self.kwargs:
+                futures_in((self.args, self.kwargs), upstreams)
+            upstreams.extend(self.waits)
+            states = await self._wait_for_upstreams(upstreams) if upstreams else {}
+            args = resolve_futures(self.args, states)
+            kwargs = resolve_futures(self.kwargs, states)
+            self.future.started_at = trio.current_time()
+            try:
+                return await self._attempts(args, kwargs)
+            finally:
+                self.future.finished_at = trio.current_time()
+        finally:
+            current_flow_run.reset(token)
+
+    async def _wait_for_upstreams(
+        self, upstreams: list[TaskFuture]
+    ) -> dict[TaskFuture, State[Any]]:
+        """The final States of ``upstreams``, once each has one.
+
+        Raises:
+          UpstreamFailed: one of them did not complete (the others are not waited for).
+        """
+        states: dict[TaskFuture, State[Any]] = {}
+        for upstream in dict.fromkeys(upstreams):
+            state = states[upstream] = await upstream._final_state()
+            if not state.is_completed():
+                raise UpstreamFailed(self.future.name, upstream.name, state)
+        return states
+
+    async def _attempts(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        task = self.task
+        runner = self.flow_run.runner
+        attempt = 0
+        while True:
+            try:
+                result = await self._attempt(args, kwargs)
+            except Exception:
+                if attempt >= task.retries:
+                    raise
+            else:
+                if not (isinstance(result, State) and result.is_failed()):
+                    return result
+                if attempt >= task.retries:
+                    return result
+            attempt += 1
+            if task.retry_delay_seconds > 0:
+                async with runner._slot_lent():  # sleep without holding a worker slot
+                    await trio.sleep(task.retry_delay_seconds)
+            else:
+                await trio.lowlevel.checkpoint()
+
+    async def _attempt(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        task = self.task
+        run = _run_async_task_fn if task.is_async else _run_task_fn
+        call = functools.partial(run, task, *args, **kwargs)
+        timeout = task.timeout_seconds
+        if timeout is None:  # (no cancel scope, no clock reading)
+            return await self.flow_run.runner._invoke(call)
+        with trio.move_on_after(timeout):
+            return await self.flow_run.runner._invoke(call)
+        raise TaskTimeout(f"task run {self.future.name!r} timed out after {timeout} s")
