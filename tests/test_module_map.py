@@ -18,9 +18,6 @@ MAX_LINES = 400
 #: Modules still over `MAX_LINES`, each with the issue that shrinks it. Remove an entry as soon
 #: as its module is under the limit (the test says so).
 OVERSIZED = {
-    # The flow layer is reshaped by issue 14.
-    "trio_runners._tasks",
-    "trio_runners._futures",
     # testing/ is reshaped by issue 13, item 6 (run_schedule becomes a class).
     "trio_runners.testing._driver",
 }
@@ -28,8 +25,6 @@ OVERSIZED = {
 #: Import cycles outside the core that others are removing, each with the issue that does it.
 #: Remove an entry as soon as its cycle is gone (the test says so).
 KNOWN_CYCLES = {
-    # The flow layer: a task run's future and the flow run import each other (issue 14).
-    frozenset({"trio_runners._flow_run", "trio_runners._futures"}),
     # The conformance kit: its state machine and RunnerConformance (issue 13, item 6).
     frozenset(
         {

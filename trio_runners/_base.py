@@ -180,8 +180,8 @@ class BaseTaskRunner(RunnerIdentity, abc.ABC):
         after every unfinished call was cancelled (an exception), before the nursery waits for
         its tasks. Leaving it must stop accepting work (e.g. close channels).
         """
-        await self._open(nursery)
         try:
+            await self._open(nursery)
             yield
         finally:
             self._close()

@@ -1,7 +1,7 @@
-"""ConcurrentTaskRunner: calls run concurrently on the event loop, optionally bounded.
+"""The loop pools: calls run concurrently on the event loop (sync ones in threads), bounded or not.
 
-Also the one implementation of the loop pools (`LoopPoolTaskRunner`): `ThreadPoolTaskRunner` is
-the same runner with another default for ``max_workers``.
+`LoopPoolTaskRunner` is the one implementation; `ConcurrentTaskRunner` is it with no default
+worker limit, and `ThreadPoolTaskRunner` (`_threads`) the same runner with another default.
 """
 
 from __future__ import annotations
