@@ -6,10 +6,12 @@
 
 - returns v -> Completed(v); returns a State -> that State; raises an `Exception` -> Failed;
 - its own scope cancelled -> Cancelled, and the run goes on;
-- cancelled by an enclosing scope (``trio.current_effective_deadline() == -inf``), or
-  `KeyboardInterrupt` / `SystemExit` alone or in a group -> recorded, then re-raised;
+- `trio.Cancelled` while an enclosing scope is cancelled
+  (``trio.current_effective_deadline() == -inf``), or `KeyboardInterrupt` / `SystemExit`
+  alone or in a group -> recorded, then re-raised;
 - any other `BaseException` (a stray `trio.Cancelled`, stored as a `RuntimeError` caused by
-  it; a `GeneratorExit`; a `BaseExceptionGroup` of such) -> Crashed, and the run goes on.
+  it; a `GeneratorExit`; a `BaseExceptionGroup` of such) -> Crashed, and the run goes on (if
+  it replaced an enclosing cancellation, that cancellation goes on).
 
 It also says what can be a call (`check_call`, `is_async_callable`) and how a sync call runs in
 a worker thread (`run_sync_in_thread`).
@@ -121,6 +123,13 @@ def _stops_the_process(exc: BaseException) -> bool:
     return False
 
 
+def _holds_cancelled(exc: BaseException) -> bool:
+    """True for a `trio.Cancelled`, or an exception group holding one."""
+    if isinstance(exc, trio.Cancelled):
+        return True
+    return isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
+
+
 def _enclosing_scope_cancelled() -> bool:
     """True if a cancel scope around the current task is cancelled (and not shielded away)."""
     return trio.current_effective_deadline() == -math.inf
@@ -133,9 +142,7 @@ def _crash_of_the_call(exc: BaseException) -> State[Any]:
     it in whichever task reads the State, where it would pose as that task's cancellation. As
     a Cancelled State carries `CancelledRun`, it carries a `RuntimeError` caused by it.
     """
-    if not isinstance(exc, trio.Cancelled) and not (
-        isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
-    ):
+    if not _holds_cancelled(exc):
         return Crashed(
             exc, f"the call raised {type(exc).__name__}, a BaseException that is not an Exception"
         )
@@ -182,10 +189,15 @@ async def execute(
     except Exception as exc:
         table.finish(record, Failed(exc))
     except BaseException as exc:
-        if _enclosing_scope_cancelled() or _stops_the_process(exc):
+        if _stops_the_process(exc) or (_holds_cancelled(exc) and _enclosing_scope_cancelled()):
             table.finish(record, state_for_base_exception(exc))
             raise
         table.finish(record, _crash_of_the_call(exc))
+        if _enclosing_scope_cancelled():
+            # The call replaced an enclosing cancellation with its own BaseException: that
+            # is the call's Crashed State, and the cancellation goes on (Trio's cancels are
+            # level-triggered, so this raises it again).
+            await trio.lowlevel.checkpoint_if_cancelled()
     else:
         if scope.cancelled_caught:
             table.finish(record, Cancelled("cancelled"))

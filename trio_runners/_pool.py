@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import trio
 
-from ._base import _NOTHING_LENT, BaseTaskRunner
+from ._base import _EXIT_MESSAGE, _NOTHING_LENT, BaseTaskRunner
 from ._calls import CallRecord, current_call
 from ._execution import execute
 from ._identity import optional_int
@@ -85,7 +85,12 @@ class PoolTaskRunner(BaseTaskRunner):
     async def _submit(self, record: CallRecord) -> None:
         slots = self._slots
         if slots is not None:
-            await slots.submit(record, lambda: self._not_accepting_message(record.key))
+            if not await slots.submit(record, self._slot_lent):
+                # The dispatcher has stopped: the run was cancelled (a call raised
+                # KeyboardInterrupt, or the scope around start() was cancelled) while this
+                # submitter was being resumed. The call never starts.
+                self._table.cancel(record, _EXIT_MESSAGE)
+                await trio.lowlevel.checkpoint_if_cancelled()
             return
         nursery = self._nursery
         if nursery is None:  # pragma: no cover - submit checks that the run is open

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import final
 
 import trio
@@ -49,32 +49,46 @@ class Slots:
         self._run = run
         self._send: trio.MemorySendChannel[CallRecord] | None = send
 
-    async def submit(self, record: CallRecord, refusal: Callable[[], str]) -> None:
-        """Queue ``record`` for admission, after waiting for room if there is a pending limit.
-        Always a checkpoint. Cancelled while waiting for room: `trio.Cancelled` propagates and
-        the call is not queued (the runner records it Cancelled).
+    async def submit(
+        self, record: CallRecord, lent: Callable[[], AbstractAsyncContextManager[None]]
+    ) -> bool:
+        """Queue ``record`` for admission, after waiting for room if there is a pending limit;
+        while it waits, ``lent()`` is entered (a call of the runner submitting a child lends its
+        slot, as in a wait: the call holding the only slot cannot block the admissions that
+        would make room). Always a checkpoint. Cancelled while waiting for room:
+        `trio.Cancelled` propagates and the call is not queued (the runner records it
+        Cancelled).
+
+        Returns:
+          True if the call is queued (or was cancelled meanwhile); False if the dispatcher has
+          stopped (the run was cancelled while the submitter was being resumed): the call was
+          not queued and never starts.
 
         Raises:
-          RuntimeError: the run stopped accepting calls meanwhile (message from ``refusal``).
+          RuntimeError: the slots are closed (the run accepts no calls any more).
         """
         send = self._send
         if send is None:  # pragma: no cover - the runner checks that it is accepting
-            raise RuntimeError(refusal())
+            raise RuntimeError("the run's worker slots are closed: it accepts no new call")
+        await trio.lowlevel.checkpoint()
         room = self._room
-        if room is None:
-            await trio.lowlevel.checkpoint()
-        else:
+        if room is not None:
             # FIFO among blocked submitters (trio.Semaphore hands a released token to the
             # first waiter).
-            await room.acquire()
+            try:
+                room.acquire_nowait()
+            except trio.WouldBlock:
+                async with lent():
+                    await room.acquire()
             if record.state is not None:  # cancelled while its submitter waited for room
                 room.release()
-                return
-            if self._send is not send:  # pragma: no cover - the run waits for this call
-                room.release()
-                raise RuntimeError(refusal())
+                return True
             record.room = room
-        send.send_nowait(record)
+        try:
+            send.send_nowait(record)
+        except trio.BrokenResourceError:
+            return False
+        return True
 
     async def dispatch(
         self, receive: trio.MemoryReceiveChannel[CallRecord], nursery: trio.Nursery
