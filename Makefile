@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install-dev lint typecheck pytest properties thorough docs serve-docs bench bench-quick bench-parallel clean
+.PHONY: demo test install-dev lint typecheck pytest properties thorough stress docs serve-docs bench bench-quick bench-parallel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ properties: install-dev
 
 thorough: install-dev
 	$(BIN)/python -m pytest property_tests --hypothesis-profile thorough
+
+# The process and Dask conformance properties and the flows tests while a busy loop per CPU
+# competes with them (tools/stress.py). STRESS_ARGS=--ci: the bounded slice CI runs;
+# STRESS_ARGS="--repeat 3": three runs in a row.
+stress: install-dev
+	$(BIN)/python tools/stress.py $(STRESS_ARGS)
 
 # The documentation site, built offline; --strict fails on broken links or references.
 docs: install-dev

@@ -46,11 +46,14 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
     callable runs under its own ``trio.run`` inside the worker. Return values and exceptions
     come back by pickle.
 
-    States: a value is Completed, an `Exception` is Failed; a worker that dies mid-call
-    (``os._exit``, a signal) ends that call Crashed (`trio_parallel.BrokenWorkerError`) and the
-    runner keeps serving later calls with a fresh worker; a ``SystemExit`` or
-    ``KeyboardInterrupt`` raised by the call in its worker is Crashed too (it does not
-    propagate: it did not happen in this process).
+    States: a value is Completed, an `Exception` is Failed (with the worker's traceback); a
+    worker that dies mid-call (``os._exit``, a signal) ends that call Crashed
+    (`trio_parallel.BrokenWorkerError`) and the runner keeps serving later calls with a fresh
+    worker; any other `BaseException` raised by the call in its worker (``SystemExit``,
+    ``KeyboardInterrupt``, a stray `trio.Cancelled`, a `BaseExceptionGroup`) is Crashed too
+    and the run goes on (it did not happen in this process). An error of the pool itself (a
+    result that cannot be pickled back, say) is Crashed with a message, never Failed. The
+    worker pool lives until every call of the run has its State.
 
     Cancellation: ``cancel(key)``, a cancelled enclosing scope, or leaving `start()` by an
     exception decides the State (Cancelled) at once and **kills** the worker process running the
@@ -95,10 +98,18 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
 
     async def _run_remotely(self, call: PickledCall) -> Any:
         context = self._context
-        assert context is not None
+        if context is None:
+            return Crashed(
+                RuntimeError(f"{self!r} has no worker pool: its run is over"),
+                message=f"{call.name} reached the runner after its worker pool was closed",
+            )
         try:
             return await context.run_sync(
                 run_pickled, call.payload, kill_on_cancel=True, limiter=self._thread_limiter
             )
         except _trio_parallel().BrokenWorkerError as exc:
             return Crashed(exc, message=f"the worker process running {call.name} died")
+        except Exception as exc:
+            # `run_pickled` returns whatever the call raises, so this is the machinery's own
+            # error (a result that cannot be pickled, a worker that cannot start): Crashed.
+            return Crashed(exc, message=f"the process pool could not run {call.name}: {exc!r}")

@@ -14,11 +14,10 @@ import math
 import re
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, final
 
-import outcome
 import trio
 
 from ._base import TaskConcurrencyType
@@ -28,7 +27,6 @@ from ._states import Crashed
 try:
     import distributed
     from distributed.client import FutureCancelledError
-    from distributed.scheduler import KilledWorker
 except ImportError as exc:  # pragma: no cover
     raise ImportError("DaskTaskRunner needs distributed: pip install 'trio-runners[dask]'") from exc
 
@@ -38,19 +36,70 @@ _UNSAFE_KEY_CHARACTERS = re.compile(r"[^\w.]+")
 
 
 def _resolve_cluster_class(cluster_class: type | str | None) -> Callable[..., Any]:
+    """The cluster factory ``cluster_class`` names.
+
+    Raises:
+      TypeError: ``cluster_class`` is not a class, a dotted import path or None, or the path
+        names something that is not callable.
+      ValueError: the path is not dotted, or does not import.
+    """
     if cluster_class is None:
         local: Callable[..., Any] = distributed.LocalCluster
         return local
     if isinstance(cluster_class, str):
         module_name, _, attribute = cluster_class.rpartition(".")
-        if not module_name:
+        if not module_name or not attribute:
             raise ValueError(
-                f"cluster_class {cluster_class!r} must be a dotted path like "
+                f"cluster_class {cluster_class!r} must be a dotted import path like "
                 "'distributed.LocalCluster'"
             )
-        resolved: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
-        return resolved
+        try:
+            resolved = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(
+                f"cluster_class {cluster_class!r} does not import: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not callable(resolved):
+            raise TypeError(
+                f"cluster_class {cluster_class!r} names a {type(resolved).__name__}, not a "
+                "cluster class"
+            )
+        factory: Callable[..., Any] = resolved
+        return factory
+    if not callable(cluster_class):
+        raise TypeError(
+            "cluster_class must be a cluster class, a dotted import path or None, not "
+            f"{type(cluster_class).__name__}"
+        )
     return cluster_class
+
+
+def _check_kwargs(name: str, kwargs: object) -> dict[str, Any] | None:
+    """A copy of an optional keyword-arguments option.
+
+    Raises:
+      TypeError: ``kwargs`` is not a mapping with str keys, or None.
+    """
+    if kwargs is None:
+        return None
+    if not isinstance(kwargs, Mapping):
+        raise TypeError(
+            f"{name} must be a mapping of keyword arguments or None, not {type(kwargs).__name__}"
+        )
+    bad = [key for key in kwargs if not isinstance(key, str)]
+    if bad:
+        raise TypeError(f"{name} keys must be str (keyword arguments), not {bad[0]!r}")
+    return dict(kwargs)
+
+
+#: What a LocalCluster the runner creates gets unless ``cluster_kwargs`` says otherwise: every
+#: socket on the loopback interface. LocalCluster already puts the scheduler and the workers
+#: on 127.0.0.1 (with tcp), but its scheduler dashboard listens on every interface (":8787"),
+#: and so does each worker's HTTP server with ``processes=False``.
+_LOCAL_CLUSTER_DEFAULTS = {
+    "dashboard_address": "127.0.0.1:0",
+    "worker_dashboard_address": "127.0.0.1:0",
+}
 
 
 class _Crash:
@@ -60,20 +109,21 @@ class _Crash:
         self.exc = exc
 
 
-async def _gather(client: Any, future: Any) -> outcome.Outcome[Any] | _Crash:
-    """Runs on the client's event loop: the call's result, its exception, or a crash. The
-    future is released afterwards."""
+async def _gather(client: Any, future: Any) -> Any:
+    """Runs on the client's event loop: what `run_pickled` returned on the worker, or a
+    `_Crash`. The future is released afterwards.
+
+    `run_pickled` returns whatever the call raised, so an error here is Dask's own (the
+    scheduler gave up, the future was cancelled, the result could not travel): a crash."""
     try:
-        return outcome.Value(await client.gather(future, asynchronous=True))
-    except (FutureCancelledError, KilledWorker) as exc:
+        return await client.gather(future, asynchronous=True)
+    except (Exception, FutureCancelledError) as exc:  # the latter is an asyncio.CancelledError
         return _Crash(exc)
-    except Exception as exc:
-        return outcome.Error(exc)
     finally:
         future.release()
 
 
-async def _gather_many(client: Any, futures: list[Any]) -> list[outcome.Outcome[Any] | _Crash]:
+async def _gather_many(client: Any, futures: list[Any]) -> list[Any]:
     """Runs on the client's event loop: fetch the results of finished futures in one batch.
 
     If the batch fails (a worker holding a result died, say), each future is fetched alone so
@@ -85,7 +135,7 @@ async def _gather_many(client: Any, futures: list[Any]) -> list[outcome.Outcome[
         return [await _gather(client, future) for future in futures]
     for future in futures:
         future.release()
-    return [outcome.Value(value) for value in values]
+    return list(values)
 
 
 @final
@@ -97,7 +147,7 @@ class _Fetch:
     def __init__(self, future: Any) -> None:
         self.future = future
         self.done = trio.Event()
-        self.result: outcome.Outcome[Any] | _Crash | None = None
+        self.result: Any = None  # set before ``done``
 
 
 @final
@@ -108,8 +158,11 @@ class DaskTaskRunner(RemoteTaskRunner):
       address: the address of a running Dask scheduler (e.g. ``"tcp://127.0.0.1:8786"``).
         ``start()`` connects a client to it and, on exit, closes only that client.
       cluster_class: with no ``address``, the cluster ``start()`` creates: a class or a dotted
-        import string (``"dask_jobqueue.SLURMCluster"``). Default: `distributed.LocalCluster`.
-        The runner closes the cluster it created when ``start()`` exits.
+        import string (``"dask_jobqueue.SLURMCluster"``, imported at construction). Default:
+        `distributed.LocalCluster`. The runner closes the cluster it created when ``start()``
+        exits. A `distributed.LocalCluster` keeps every socket on 127.0.0.1: its dashboards
+        (scheduler's and workers') default to ``"127.0.0.1:0"`` unless ``cluster_kwargs`` sets
+        ``dashboard_address`` / ``worker_dashboard_address``.
       cluster_kwargs: keyword arguments for ``cluster_class``.
       adapt_kwargs: if given, ``cluster.adapt(**adapt_kwargs)`` is called on the new cluster.
       client_kwargs: keyword arguments for `distributed.Client` (``set_as_default`` is False
@@ -117,22 +170,35 @@ class DaskTaskRunner(RemoteTaskRunner):
       core_options: passed on to `BaseTaskRunner` (the options every runner has, such as
         ``instruments`` where the core provides them).
 
-    Dask's client has its own event loop in its own thread. The runner uses a synchronous
-    client, created and closed in a worker thread, so the Trio loop never blocks on it. Each
-    call is pickled with cloudpickle at `submit` (a call that cannot be pickled is refused with
-    `TypeError`; see docs/runners/dask.md for which modules travel by value) and sent with
-    ``client.submit(..., pure=False)``; trio-runners must be importable on the workers. The
-    result is gathered by a coroutine on the client's loop whose completion reaches Trio through
-    a done-callback and ``TrioToken.run_sync_soon`` (no polling). Each Dask future is released
-    as soon as its State is recorded, so a long run does not accumulate results on the cluster.
-    An async callable runs under its own ``trio.run`` on the worker.
+    Raises:
+      TypeError: an option has the wrong type (``address`` not a str, a ``*_kwargs`` option
+        not a mapping with str keys, ``cluster_class`` not a class, import path or None); the
+        message names the option.
+      ValueError: ``address`` is empty or given with a cluster option, or ``cluster_class``
+        is not a dotted path that imports.
 
-    States: value -> Completed; an exception from the call -> Failed. A worker that dies
-    mid-call: the scheduler reruns the call on another worker (up to
+    Dask's client has its own event loop in its own thread. The runner uses a synchronous
+    client, created and closed in a worker thread, so the Trio loop never blocks on it; the
+    client (and the cluster) lives until every call of the run has its State. Each call is
+    pickled with cloudpickle at `submit` (a call that cannot be pickled is refused with
+    `TypeError` naming the key; see docs/runners/dask.md for which modules travel by value)
+    and sent with ``client.submit(..., pure=False)``; trio-runners must be importable on the
+    workers. The result is gathered by a coroutine on the client's loop whose completion
+    reaches Trio through a done-callback and ``TrioToken.run_sync_soon`` (no polling). Each
+    Dask future is released as soon as its State is recorded, so a long run does not
+    accumulate results on the cluster. An async callable runs under its own ``trio.run`` on
+    the worker.
+
+    States: value -> Completed; an `Exception` from the call -> Failed (it comes back as a
+    value, with its traceback: Dask logs no worker error for it). Any other `BaseException`
+    from the call (``KeyboardInterrupt``, ``SystemExit``, a stray `trio.Cancelled`, a
+    `BaseExceptionGroup`) -> Crashed; the run goes on. A worker that dies mid-call: the
+    scheduler reruns the call on another worker (up to
     ``distributed.scheduler.allowed-failures`` times, default 3), so the call usually ends
     Completed -- calls must tolerate running more than once. When the scheduler gives up
-    (`distributed.scheduler.KilledWorker`), or the future is cancelled by Dask (e.g. the
-    scheduler connection is lost), the call ends Crashed.
+    (`distributed.scheduler.KilledWorker`), the future is cancelled by Dask (e.g. the
+    scheduler connection is lost), or the machinery fails otherwise, the call ends Crashed
+    with a message; never Failed.
 
     Cancellation: ``cancel(key)``, a cancelled enclosing scope, or leaving `start()` by an
     exception decides the State (Cancelled) at once and cancels the Dask future. A call that
@@ -150,8 +216,14 @@ class DaskTaskRunner(RemoteTaskRunner):
         client_kwargs: dict[str, Any] | None = None,
         **core_options: Any,
     ) -> None:
-        if address is not None and not isinstance(address, str):
-            raise TypeError(f"address must be a str or None, not {type(address).__name__}")
+        if address is not None:
+            if not isinstance(address, str):
+                raise TypeError(
+                    "address must be a str such as 'tcp://127.0.0.1:8786', or None, not "
+                    f"{type(address).__name__}"
+                )
+            if not address.strip():
+                raise ValueError("address must not be empty (None creates a local cluster)")
         if address is not None and (cluster_class, cluster_kwargs, adapt_kwargs) != (
             None,
             None,
@@ -161,12 +233,16 @@ class DaskTaskRunner(RemoteTaskRunner):
                 "address connects to an existing cluster: cluster_class, cluster_kwargs and "
                 "adapt_kwargs are only for a cluster the runner creates"
             )
+        _resolve_cluster_class(cluster_class)  # fails now, not at start(), if it is wrong
+        checked_cluster_kwargs = _check_kwargs("cluster_kwargs", cluster_kwargs)
+        checked_adapt_kwargs = _check_kwargs("adapt_kwargs", adapt_kwargs)
+        checked_client_kwargs = _check_kwargs("client_kwargs", client_kwargs)
         super().__init__(**core_options)
         self.address = address
         self.cluster_class = cluster_class
-        self.cluster_kwargs = dict(cluster_kwargs) if cluster_kwargs is not None else None
-        self.adapt_kwargs = dict(adapt_kwargs) if adapt_kwargs is not None else None
-        self.client_kwargs = dict(client_kwargs) if client_kwargs is not None else None
+        self.cluster_kwargs = checked_cluster_kwargs
+        self.adapt_kwargs = checked_adapt_kwargs
+        self.client_kwargs = checked_client_kwargs
         self._client: Any = None
         self._cluster: Any = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -217,7 +293,7 @@ class DaskTaskRunner(RemoteTaskRunner):
         self._client, self._disconnect = await hold_open(nursery, self._connect())
         send, receive = trio.open_memory_channel[_Fetch](math.inf)
         self._fetches = send
-        nursery.start_soon(self._fetch_results, receive)
+        nursery.start_soon(self._fetch_results, receive, self._client, self._token)
 
     def _close(self) -> None:
         if self._fetches is not None:
@@ -227,7 +303,12 @@ class DaskTaskRunner(RemoteTaskRunner):
             self._disconnect()
             self._disconnect = None
 
-    async def _fetch_results(self, receive: trio.MemoryReceiveChannel[_Fetch]) -> None:
+    async def _fetch_results(
+        self,
+        receive: trio.MemoryReceiveChannel[_Fetch],
+        client: Any,
+        token: trio.lowlevel.TrioToken,
+    ) -> None:
         """Fetch the results of finished calls in batches, one batch at a time: every call
         that finished while the previous batch travelled shares the next ``gather`` (as a raw
         ``client.gather`` of many futures does). One batch at a time costs the least CPU."""
@@ -239,10 +320,10 @@ class DaskTaskRunner(RemoteTaskRunner):
                         batch.append(receive.receive_nowait())
                     except trio.WouldBlock:
                         break
-                results: list[outcome.Outcome[Any] | _Crash]
+                results: list[Any]
                 try:
-                    results = await self._on_client_loop(
-                        _gather_many(self._client, [fetch.future for fetch in batch])
+                    results = await _on_client_loop(
+                        client, token, _gather_many(client, [fetch.future for fetch in batch])
                     )
                 except Exception as exc:  # the client itself failed: these calls are lost
                     results = [_Crash(exc)] * len(batch)
@@ -256,9 +337,10 @@ class DaskTaskRunner(RemoteTaskRunner):
         cluster = None
         if self.address is None:
             factory = _resolve_cluster_class(self.cluster_class)
-            cluster = await trio.to_thread.run_sync(
-                functools.partial(factory, **(self.cluster_kwargs or {}))
-            )
+            kwargs = dict(self.cluster_kwargs or {})
+            if isinstance(factory, type) and issubclass(factory, distributed.LocalCluster):
+                kwargs = {**_LOCAL_CLUSTER_DEFAULTS, **kwargs}
+            cluster = await trio.to_thread.run_sync(functools.partial(factory, **kwargs))
         try:
             if cluster is not None and self.adapt_kwargs is not None:
                 await trio.to_thread.run_sync(functools.partial(cluster.adapt, **self.adapt_kwargs))
@@ -288,8 +370,28 @@ class DaskTaskRunner(RemoteTaskRunner):
     async def _run_remotely(self, call: PickledCall) -> Any:
         client = self._client
         token = self._token
-        assert client is not None
-        assert token is not None
+        if client is None or token is None:
+            return Crashed(
+                RuntimeError(f"{self!r} has no Dask client: its run is over"),
+                message=f"{call.name} reached the runner after its Dask client was closed",
+            )
+        try:
+            result = await self._compute(client, token, call)
+        except Exception as exc:  # the machinery failed (run_pickled never raises)
+            return Crashed(exc, message=f"Dask could not run {call.name}: {exc!r}")
+        if isinstance(result, _Crash):
+            return Crashed(result.exc, message=f"Dask could not run {call.name}: {result.exc!r}")
+        return result
+
+    async def _compute(self, client: Any, token: trio.lowlevel.TrioToken, call: PickledCall) -> Any:
+        """Submit ``call`` to Dask and fetch what `run_pickled` returned there, or a `_Crash`.
+
+        A checkpoint. Cancelled: the Dask future is cancelled (on the client's loop) and
+        `trio.Cancelled` propagates.
+
+        Raises:
+          Exception: the client failed (its loop is closed, say): the machinery's error.
+        """
         self._submitted += 1
         name = _UNSAFE_KEY_CHARACTERS.sub("_", call.name)[:64] or "call"
         key = f"{name}-{self._run_id}-{self._submitted}"
@@ -326,24 +428,30 @@ class DaskTaskRunner(RemoteTaskRunner):
             self._on_loop_soon(client, submit)
             await done.wait()
             if "error" in handle:
-                return Crashed(handle["error"], message=f"Dask refused {call.name}")
+                error = handle["error"]
+                return _Crash(error)
             future = handle["future"]
             await trio.lowlevel.checkpoint_if_cancelled()
-            if future.status == "finished" and self._fetches is not None:
-                fetch = _Fetch(future)
-                self._fetches.send_nowait(fetch)
+            fetch = _Fetch(future)
+            fetches = self._fetches
+            queued = False
+            if future.status == "finished" and fetches is not None:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    fetches.send_nowait(fetch)
+                    queued = True
+            if queued:
                 await fetch.done.wait()
                 result = fetch.result
             else:  # error, cancelled, lost: the client already holds the reason
-                result = await self._on_client_loop(_gather(client, future))
+                result = await _on_client_loop(client, token, _gather(client, future))
             finished = True
         finally:
             if not finished:  # cancelled (or the runner failed): the call is no longer wanted
-                client.loop.add_callback(cancel)
-        if isinstance(result, _Crash):
-            return Crashed(result.exc, message=f"Dask could not run {call.name}: {result.exc!r}")
-        assert result is not None
-        return result.unwrap()
+                # A client whose loop is already closed has no future to cancel; its error
+                # must not replace the exception propagating here (trio.Cancelled, say).
+                with contextlib.suppress(RuntimeError):
+                    client.loop.add_callback(cancel)
+        return result
 
     def _on_loop_soon(self, client: Any, function: Callable[[], None]) -> None:
         """Run ``function`` on the client's loop thread soon, in order. Functions queued while
@@ -361,23 +469,34 @@ class DaskTaskRunner(RemoteTaskRunner):
         for function in functions:
             function()
 
-    async def _on_client_loop(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        """Run ``coroutine`` on the Dask client's event loop; wake this task when it is done."""
-        token = self._token
-        assert token is not None
-        done = trio.Event()
 
-        def wake(_: concurrent.futures.Future[Any]) -> None:
-            # Called in the client's loop thread.
-            # If the Trio run is over, nobody is waiting any more.
-            with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(done.set)
+async def _on_client_loop(
+    client: Any, token: trio.lowlevel.TrioToken, coroutine: Coroutine[Any, Any, Any]
+) -> Any:
+    """Run ``coroutine`` on the Dask client's event loop; wake this task when it is done.
 
-        handle = asyncio.run_coroutine_threadsafe(coroutine, self._client.loop.asyncio_loop)
-        handle.add_done_callback(wake)
-        try:
-            await done.wait()
-        except BaseException:
-            handle.cancel()
-            raise
-        return handle.result()
+    A checkpoint. Cancelled: the coroutine is cancelled on the client's loop.
+
+    Raises:
+      Exception: what the coroutine raised, or the client's loop is closed.
+    """
+    done = trio.Event()
+
+    def wake(_: concurrent.futures.Future[Any]) -> None:
+        # Called in the client's loop thread.
+        # If the Trio run is over, nobody is waiting any more.
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(done.set)
+
+    try:
+        handle = asyncio.run_coroutine_threadsafe(coroutine, client.loop.asyncio_loop)
+    except BaseException:
+        coroutine.close()
+        raise
+    handle.add_done_callback(wake)
+    try:
+        await done.wait()
+    except BaseException:
+        handle.cancel()
+        raise
+    return handle.result()
