@@ -39,6 +39,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 __all__ = [
     "check_call",
     "execute",
+    "holds_cancelled",
     "is_async_callable",
     "is_async_generator_callable",
     "run_sync_in_thread",
@@ -123,7 +124,7 @@ def _stops_the_process(exc: BaseException) -> bool:
     return False
 
 
-def _holds_cancelled(exc: BaseException) -> bool:
+def holds_cancelled(exc: BaseException) -> bool:
     """True for a `trio.Cancelled`, or an exception group holding one."""
     if isinstance(exc, trio.Cancelled):
         return True
@@ -142,7 +143,7 @@ def _crash_of_the_call(exc: BaseException) -> State[Any]:
     it in whichever task reads the State, where it would pose as that task's cancellation. As
     a Cancelled State carries `CancelledRun`, it carries a `RuntimeError` caused by it.
     """
-    if not _holds_cancelled(exc):
+    if not holds_cancelled(exc):
         return Crashed(
             exc, f"the call raised {type(exc).__name__}, a BaseException that is not an Exception"
         )
@@ -189,7 +190,7 @@ async def execute(
     except Exception as exc:
         table.finish(record, Failed(exc))
     except BaseException as exc:
-        if _stops_the_process(exc) or (_holds_cancelled(exc) and _enclosing_scope_cancelled()):
+        if _stops_the_process(exc) or (holds_cancelled(exc) and _enclosing_scope_cancelled()):
             table.finish(record, state_for_base_exception(exc))
             raise
         table.finish(record, _crash_of_the_call(exc))

@@ -29,7 +29,9 @@ from typing import Any, TypeVar, final
 import attrs
 import trio
 
-from ._base import is_async_callable
+from ._execution import check_call as _check_call
+from ._execution import holds_cancelled as _holds_cancelled
+from ._execution import is_async_callable
 from ._pool import PoolTaskRunner
 from ._states import Crashed
 
@@ -320,6 +322,13 @@ def unwrap_remote(result: Any) -> Any:
         return result
     error = result.error
     if result.crashed:
+        if _holds_cancelled(error):
+            # Never a bare trio.Cancelled in a State: result() would raise it in the reader's
+            # task, posing as that task's cancellation (as on the loop runners).
+            message = "the call raised trio.Cancelled in its worker, where nothing cancelled it"
+            wrapped = RuntimeError(message)
+            wrapped.__cause__ = error
+            return Crashed(wrapped, message=message)
         message = result.why or f"the call raised {type(error).__name__} in its worker"
         return Crashed(error, message=message)
     raise error
@@ -395,16 +404,14 @@ class RemoteTaskRunner(PoolTaskRunner):
 
         Raises:
           RuntimeError: the runner is not started (or has exited).
-          TypeError: ``call`` is not callable or cannot be pickled, or ``key`` is not hashable.
+          TypeError: ``call`` is not callable, is an async generator function, or cannot be
+            pickled, or ``key`` is not hashable.
           ValueError: ``key`` was already submitted in this run.
         """
-        if (
-            self._accepting
-            and callable(call)
-            and not isinstance(call, PickledCall)
-            and not runs_on_loop(call)
-        ):
-            call = pickle_call(call, key)
+        if self._accepting and not isinstance(call, PickledCall):
+            _check_call(key, call)  # what cannot be a call is refused before pickling
+            if not runs_on_loop(call):
+                call = pickle_call(call, key)
         await super().submit(key, call)
 
     async def _invoke(self, call: Callable[[], Any]) -> Any:

@@ -285,7 +285,7 @@ def _draw(**kwargs: Any) -> Callable[[type[RunnerConformance]], st.SearchStrateg
     def strategy(cls: type[RunnerConformance]) -> st.SearchStrategy[Schedule]:
         # Calls that raise a stray Cancelled, a custom BaseException or a BaseExceptionGroup
         # (each must end Crashed and leave the run alone) on runners whose calls run here.
-        return schedules(max_calls=cls.max_calls, crashes=_in_process(cls), **kwargs)
+        return schedules(max_calls=cls.max_calls, crashes=True, **kwargs)
 
     return strategy
 
