@@ -173,24 +173,15 @@ class BaseTaskRunner(RunnerIdentity, abc.ABC):
 
     @asynccontextmanager
     async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
-        """Hook: the backend's set-up and tear-down for one run, as one async context manager.
+        """Hook: the backend's set-up and tear-down for one run, as one async context manager
+        (default: nothing to set up).
 
         Entered inside the run's nursery (start background tasks in ``nursery``) before the
         block runs; left when the block is over: after every call finished (a normal exit) or
         after every unfinished call was cancelled (an exception), before the nursery waits for
         its tasks. Leaving it must stop accepting work (e.g. close channels).
         """
-        try:
-            await self._open(nursery)
-            yield
-        finally:
-            self._close()
-
-    async def _open(self, nursery: trio.Nursery) -> None:
-        """Legacy hook (the remote runners', until they implement `_backend`)."""
-
-    def _close(self) -> None:
-        """Legacy hook (the remote runners', until they implement `_backend`)."""
+        yield
 
     @abc.abstractmethod
     async def _submit(self, record: CallRecord) -> None:

@@ -19,21 +19,10 @@ import trio
 from ._base import _EXIT_MESSAGE, _NOTHING_LENT, BaseTaskRunner
 from ._calls import CallRecord, current_call
 from ._execution import execute
-from ._identity import optional_int
 from ._instruments import Instrument
 from ._slots import Slots, open_slots
 
-__all__ = ["PoolTaskRunner", "check_limit"]
-
-
-def check_limit(name: str, value: int | None, minimum: int) -> None:
-    """Validate an optional integer option such as ``max_workers`` (see `optional_int`).
-
-    Raises:
-      TypeError: ``value`` is not an int (bools are refused) or None.
-      ValueError: ``value`` is below ``minimum``.
-    """
-    optional_int(name, minimum)(None, None, value)
+__all__ = ["PoolTaskRunner"]
 
 
 class PoolTaskRunner(BaseTaskRunner):
