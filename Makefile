@@ -55,6 +55,12 @@ stress: install-dev
 stress-ci: install-dev
 	$(BIN)/python tools/stress.py --ci
 
+# Plants each realistic bug of tools/mutants/catalogue.py in a temporary copy of the repo, one at
+# a time, and runs the property suite alone against it; prints which were caught, and fails below
+# 90%. Slow (tens of minutes): not part of `make test` nor CI. Options: MUTANTS_ARGS='--help'.
+mutants: install-dev
+	$(BIN)/python -m tools.mutants $(MUTANTS_ARGS)
+
 # The documentation site, built offline; --strict fails on broken links or references.
 docs: install-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
