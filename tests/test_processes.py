@@ -10,13 +10,16 @@ import sys
 import threading
 import traceback
 import types
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
 from contract_calls import HANG_GUARD, add, open_gate, wait_state
 
-from trio_runners import ProcessPoolTaskRunner, task_runners
+from trio_runners import ProcessPoolTaskRunner, TaskConcurrencyType, task_runners
+from trio_runners._pool import PoolTaskRunner
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -324,62 +327,45 @@ async def test_work_reaching_a_closed_runner_is_crashed_with_a_message() -> None
     assert "worker pool was closed" in (state.message or "")
 
 
-def _set_held_events() -> int:
-    """Rescue for a failing run of the test below: set the ``done`` event of every task still
-    holding a context in `hold_open` (found by walking Trio's task tree), so the test fails
-    instead of hanging."""
-    rescued = 0
-    tasks = [trio.lowlevel.current_root_task()]
-    while tasks:
-        task = tasks.pop()
-        assert task is not None
-        frame = getattr(task.coro, "cr_frame", None)
-        if frame is not None and frame.f_code.co_name == "_hold":
-            frame.f_locals["done"].set()
-            rescued += 1
-        for nursery in task.child_nurseries:
-            tasks.extend(nursery.child_tasks)
-    return rescued
+class SlowToEnter(PoolTaskRunner):
+    """A runner whose backend, like a pool or a client opening in a thread, does not see a
+    cancel until it is entered."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.entering = trio.Event()
+        self.entered = trio.Event()
+        self.left: list[str] = []
 
-async def test_start_cancelled_while_the_pool_opens_does_not_hang() -> None:
-    from contextlib import asynccontextmanager
-
-    from trio_runners._remote import hold_open
-
-    entering = trio.Event()
-    entered = trio.Event()
-    left: list[str] = []
+    @property
+    def concurrency_type(self) -> TaskConcurrencyType:
+        return TaskConcurrencyType.PARALLEL
 
     @asynccontextmanager
-    async def slow_to_enter() -> Any:
-        # Like a client connecting in a thread: the cancel is not seen until it is entered.
-        with trio.CancelScope(shield=True):
-            entering.set()
-            await entered.wait()
-        try:
-            yield "value"
-        finally:
-            left.append("left")
+    async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
+        async with super()._backend(nursery):
+            with trio.CancelScope(shield=True):
+                self.entering.set()
+                await self.entered.wait()
+            try:
+                yield
+            finally:
+                self.left.append("left")
 
-    hung: list[int] = []
-    async with trio.open_nursery() as nursery:
 
-        async def watchdog() -> None:
-            await entering.wait()
-            await trio.testing.wait_all_tasks_blocked()
-            hung.append(_set_held_events())
-
-        nursery.start_soon(watchdog)
-        with trio.CancelScope() as scope:
+async def test_start_cancelled_while_the_backend_opens_does_not_hang() -> None:
+    runner = SlowToEnter()
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
 
             async def cancel_while_entering() -> None:
-                await entering.wait()
+                await runner.entering.wait()
                 scope.cancel()
-                entered.set()
+                runner.entered.set()
 
             nursery.start_soon(cancel_while_entering)
-            await hold_open(nursery, slow_to_enter())
-    assert hung == [0], "hold_open kept the context open with no way to leave it"
+            async with runner.start():
+                await trio.sleep_forever()  # cancelled as soon as the block is entered
     assert scope.cancelled_caught
-    assert left == ["left"]
+    assert runner.left == ["left"]
+    assert not runner.started

@@ -22,14 +22,15 @@ import pickle
 import sys
 import traceback
 from collections.abc import Callable, Hashable
-from contextlib import AbstractAsyncContextManager
 from types import ModuleType, TracebackType
-from typing import Any, TypeVar, final
+from typing import Any, final
 
 import attrs
 import trio
 
-from ._base import _check_call, _holds_cancelled, is_async_callable
+from ._execution import check_call as _check_call
+from ._execution import holds_cancelled as _holds_cancelled
+from ._execution import is_async_callable
 from ._pool import PoolTaskRunner
 from ._states import Crashed
 
@@ -38,14 +39,11 @@ __all__ = [
     "PickledCall",
     "Raised",
     "RemoteTaskRunner",
-    "hold_open",
     "pickle_call",
     "run_pickled",
     "runs_on_loop",
     "unwrap_remote",
 ]
-
-T = TypeVar("T")
 
 _INSTALLED = tuple(
     os.path.join(os.path.realpath(prefix), "")
@@ -330,50 +328,6 @@ def unwrap_remote(result: Any) -> Any:
         message = result.why or f"the call raised {type(error).__name__} in its worker"
         return Crashed(error, message=message)
     raise error
-
-
-async def _hold(
-    cm: AbstractAsyncContextManager[T],
-    done: trio.Event,
-    nursery: trio.Nursery,
-    *,
-    task_status: trio.TaskStatus[T] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    async with cm as value:
-        task_status.started(value)
-        if trio.lowlevel.current_task().parent_nursery is not nursery:
-            # The caller of `hold_open` was cancelled while ``cm`` was being entered:
-            # ``started`` left this task where it was, and `hold_open` will raise Cancelled
-            # instead of returning the leave function. Leave at once (this raises Cancelled).
-            await trio.lowlevel.checkpoint()
-            return
-        # Shielded: a cancel of the run's nursery must not close the client (or the worker
-        # pool) while calls are still in it. Those calls get their States from start() first
-        # (`_cancel_unfinished`), then start() calls `_close`, which sets ``done``.
-        with trio.CancelScope(shield=True):
-            await done.wait()
-
-
-async def hold_open(
-    nursery: trio.Nursery, cm: AbstractAsyncContextManager[T]
-) -> tuple[T, Callable[[], None]]:
-    """Enter ``cm`` in a new task of ``nursery``; return its value and a function that leaves it.
-
-    The context is left only when the function is called, never by a cancel of the nursery:
-    the backend's client or pool must outlive every call of the run, so that no call can
-    reach it half closed (a call would then end with the machinery's error instead of its own
-    State). The runner calls the function from `_close`, which `start()` runs on every exit,
-    after every call has its State. The nursery waits for the context's exit.
-
-    A checkpoint. Cancelled while ``cm`` is being entered: ``cm`` is left and `trio.Cancelled`
-    propagates (no leave function is returned, and none is needed).
-
-    Raises:
-      BaseException: what entering ``cm`` raised.
-    """
-    done = trio.Event()
-    value: T = await nursery.start(_hold, cm, done, nursery)
-    return value, done.set
 
 
 #: Set this attribute to True on a call's class to have a remote runner run the call on the

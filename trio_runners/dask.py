@@ -8,24 +8,23 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
-import importlib
 import math
 import re
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, final
 
 import trio
 
 from ._base import TaskConcurrencyType
-from ._remote import PickledCall, RemoteTaskRunner, hold_open, run_pickled
+from ._dask_cluster import DaskOptions, dask_options, open_cluster
+from ._instruments import Instrument
+from ._remote import PickledCall, RemoteTaskRunner, run_pickled
 from ._states import Crashed
 
 try:
-    import distributed
     from distributed.client import FutureCancelledError
 except ImportError as exc:  # pragma: no cover
     raise ImportError("DaskTaskRunner needs distributed: pip install 'trio-runners[dask]'") from exc
@@ -33,73 +32,6 @@ except ImportError as exc:  # pragma: no cover
 __all__ = ["DaskTaskRunner"]
 
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[^\w.]+")
-
-
-def _resolve_cluster_class(cluster_class: type | str | None) -> Callable[..., Any]:
-    """The cluster factory ``cluster_class`` names.
-
-    Raises:
-      TypeError: ``cluster_class`` is not a class, a dotted import path or None, or the path
-        names something that is not callable.
-      ValueError: the path is not dotted, or does not import.
-    """
-    if cluster_class is None:
-        local: Callable[..., Any] = distributed.LocalCluster
-        return local
-    if isinstance(cluster_class, str):
-        module_name, _, attribute = cluster_class.rpartition(".")
-        if not module_name or not attribute:
-            raise ValueError(
-                f"cluster_class {cluster_class!r} must be a dotted import path like "
-                "'distributed.LocalCluster'"
-            )
-        try:
-            resolved = getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(
-                f"cluster_class {cluster_class!r} does not import: {type(exc).__name__}: {exc}"
-            ) from exc
-        if not callable(resolved):
-            raise TypeError(
-                f"cluster_class {cluster_class!r} names a {type(resolved).__name__}, not a "
-                "cluster class"
-            )
-        factory: Callable[..., Any] = resolved
-        return factory
-    if not callable(cluster_class):
-        raise TypeError(
-            "cluster_class must be a cluster class, a dotted import path or None, not "
-            f"{type(cluster_class).__name__}"
-        )
-    return cluster_class
-
-
-def _check_kwargs(name: str, kwargs: object) -> dict[str, Any] | None:
-    """A copy of an optional keyword-arguments option.
-
-    Raises:
-      TypeError: ``kwargs`` is not a mapping with str keys, or None.
-    """
-    if kwargs is None:
-        return None
-    if not isinstance(kwargs, Mapping):
-        raise TypeError(
-            f"{name} must be a mapping of keyword arguments or None, not {type(kwargs).__name__}"
-        )
-    bad = [key for key in kwargs if not isinstance(key, str)]
-    if bad:
-        raise TypeError(f"{name} keys must be str (keyword arguments), not {bad[0]!r}")
-    return dict(kwargs)
-
-
-#: What a LocalCluster the runner creates gets unless ``cluster_kwargs`` says otherwise: every
-#: socket on the loopback interface. LocalCluster already puts the scheduler and the workers
-#: on 127.0.0.1 (with tcp), but its scheduler dashboard listens on every interface (":8787"),
-#: and so does each worker's HTTP server with ``processes=False``.
-_LOCAL_CLUSTER_DEFAULTS = {
-    "dashboard_address": "127.0.0.1:0",
-    "worker_dashboard_address": "127.0.0.1:0",
-}
 
 
 class _Crash:
@@ -167,8 +99,7 @@ class DaskTaskRunner(RemoteTaskRunner):
       adapt_kwargs: if given, ``cluster.adapt(**adapt_kwargs)`` is called on the new cluster.
       client_kwargs: keyword arguments for `distributed.Client` (``set_as_default`` is False
         unless given).
-      core_options: passed on to `BaseTaskRunner` (the options every runner has, such as
-        ``instruments`` where the core provides them).
+      instruments: `trio_runners.abc.Instrument` objects observing every call.
 
     Raises:
       TypeError: an option has the wrong type (``address`` not a str, a ``*_kwargs`` option
@@ -214,44 +145,22 @@ class DaskTaskRunner(RemoteTaskRunner):
         cluster_kwargs: dict[str, Any] | None = None,
         adapt_kwargs: dict[str, Any] | None = None,
         client_kwargs: dict[str, Any] | None = None,
-        **core_options: Any,
+        *,
+        instruments: Iterable[Instrument] = (),
     ) -> None:
-        if address is not None:
-            if not isinstance(address, str):
-                raise TypeError(
-                    "address must be a str such as 'tcp://127.0.0.1:8786', or None, not "
-                    f"{type(address).__name__}"
-                )
-            if not address.strip():
-                raise ValueError("address must not be empty (None creates a local cluster)")
-        if address is not None and (cluster_class, cluster_kwargs, adapt_kwargs) != (
-            None,
-            None,
-            None,
-        ):
-            raise ValueError(
-                "address connects to an existing cluster: cluster_class, cluster_kwargs and "
-                "adapt_kwargs are only for a cluster the runner creates"
-            )
-        _resolve_cluster_class(cluster_class)  # fails now, not at start(), if it is wrong
-        checked_cluster_kwargs = _check_kwargs("cluster_kwargs", cluster_kwargs)
-        checked_adapt_kwargs = _check_kwargs("adapt_kwargs", adapt_kwargs)
-        checked_client_kwargs = _check_kwargs("client_kwargs", client_kwargs)
-        super().__init__(**core_options)
-        self.address = address
-        self.cluster_class = cluster_class
-        self.cluster_kwargs = checked_cluster_kwargs
-        self.adapt_kwargs = checked_adapt_kwargs
-        self.client_kwargs = checked_client_kwargs
+        options = dask_options(address, cluster_class, cluster_kwargs, adapt_kwargs, client_kwargs)
+        super().__init__(instruments=instruments)
+        self._config = options
         self._client: Any = None
         self._cluster: Any = None
         self._token: trio.lowlevel.TrioToken | None = None
-        self._disconnect: Callable[[], None] | None = None
         self._fetches: trio.MemorySendChannel[_Fetch] | None = None
         self._run_id = ""
         self._submitted = 0
         self._soon: list[Callable[[], None]] = []
         self._soon_lock = threading.Lock()
+
+    _config: DaskOptions
 
     # ------------------------------------------------------------------ configuration
 
@@ -259,20 +168,30 @@ class DaskTaskRunner(RemoteTaskRunner):
     def concurrency_type(self) -> TaskConcurrencyType:
         return TaskConcurrencyType.PARALLEL
 
-    def _options(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "cluster_class": self.cluster_class,
-            "cluster_kwargs": self.cluster_kwargs,
-            "adapt_kwargs": self.adapt_kwargs,
-            "client_kwargs": self.client_kwargs,
-        }
+    @property
+    def address(self) -> str | None:
+        """The ``address`` option."""
+        return self._config.address
 
-    def __hash__(self) -> int:
-        cluster_class = self.cluster_class
-        if isinstance(cluster_class, type):
-            cluster_class = f"{cluster_class.__module__}.{cluster_class.__qualname__}"
-        return hash((type(self), self.address, cluster_class))
+    @property
+    def cluster_class(self) -> type | str | None:
+        """The ``cluster_class`` option."""
+        return self._config.cluster_class
+
+    @property
+    def cluster_kwargs(self) -> dict[str, Any] | None:
+        """The ``cluster_kwargs`` option."""
+        return self._config.cluster_kwargs
+
+    @property
+    def adapt_kwargs(self) -> dict[str, Any] | None:
+        """The ``adapt_kwargs`` option."""
+        return self._config.adapt_kwargs
+
+    @property
+    def client_kwargs(self) -> dict[str, Any] | None:
+        """The ``client_kwargs`` option."""
+        return self._config.client_kwargs
 
     @property
     def client(self) -> Any:
@@ -286,22 +205,26 @@ class DaskTaskRunner(RemoteTaskRunner):
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def _open(self, nursery: trio.Nursery) -> None:
-        self._token = trio.lowlevel.current_trio_token()
-        self._run_id = uuid.uuid4().hex[:12]
-        self._submitted = 0
-        self._client, self._disconnect = await hold_open(nursery, self._connect())
-        send, receive = trio.open_memory_channel[_Fetch](math.inf)
-        self._fetches = send
-        nursery.start_soon(self._fetch_results, receive, self._client, self._token)
-
-    def _close(self) -> None:
-        if self._fetches is not None:
-            self._fetches.close()
-            self._fetches = None
-        if self._disconnect is not None:
-            self._disconnect()
-            self._disconnect = None
+    @asynccontextmanager
+    async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
+        """The run's cluster and client (`open_cluster`) and its result fetcher; the fetcher stops
+        and the client (then the cluster) closes when the run is over (every call has its
+        State)."""
+        async with super()._backend(nursery):
+            token = self._token = trio.lowlevel.current_trio_token()
+            self._run_id = uuid.uuid4().hex[:12]
+            self._submitted = 0
+            async with open_cluster(self._config) as (client, cluster):
+                self._client, self._cluster = client, cluster
+                send, receive = trio.open_memory_channel[_Fetch](math.inf)
+                self._fetches = send
+                nursery.start_soon(self._fetch_results, receive, client, token)
+                try:
+                    yield
+                finally:
+                    self._fetches = None
+                    send.close()
+                    self._client = self._cluster = None
 
     async def _fetch_results(
         self,
@@ -330,40 +253,6 @@ class DaskTaskRunner(RemoteTaskRunner):
                 for fetch, result in zip(batch, results, strict=True):
                     fetch.result = result
                     fetch.done.set()
-
-    @asynccontextmanager
-    async def _connect(self) -> AsyncIterator[Any]:
-        """Create (or reach) the cluster and a client in worker threads; close what we made."""
-        cluster = None
-        if self.address is None:
-            factory = _resolve_cluster_class(self.cluster_class)
-            kwargs = dict(self.cluster_kwargs or {})
-            if isinstance(factory, type) and issubclass(factory, distributed.LocalCluster):
-                kwargs = {**_LOCAL_CLUSTER_DEFAULTS, **kwargs}
-            cluster = await trio.to_thread.run_sync(functools.partial(factory, **kwargs))
-        try:
-            if cluster is not None and self.adapt_kwargs is not None:
-                await trio.to_thread.run_sync(functools.partial(cluster.adapt, **self.adapt_kwargs))
-            client_kwargs = {"set_as_default": False, **(self.client_kwargs or {})}
-            client = await trio.to_thread.run_sync(
-                functools.partial(
-                    distributed.Client,
-                    cluster if cluster is not None else self.address,
-                    **client_kwargs,
-                )
-            )
-            self._cluster = cluster
-            try:
-                yield client
-            finally:
-                self._client = None
-                self._cluster = None
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(client.close)
-        finally:
-            if cluster is not None:
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(cluster.close)
 
     # ------------------------------------------------------------------ execution
 

@@ -17,7 +17,9 @@ import dataclasses
 __all__ = ["MUTANTS", "Mutant"]
 
 BASE = "trio_runners/_base.py"
-POOL = "trio_runners/_pool.py"
+CALLS = "trio_runners/_calls.py"
+EXECUTION = "trio_runners/_execution.py"
+SLOTS = "trio_runners/_slots.py"
 SEQUENTIAL = "trio_runners/_sequential.py"
 STATES = "trio_runners/_states.py"
 CONCURRENT = "trio_runners/_concurrent.py"
@@ -43,14 +45,14 @@ MUTANTS: tuple[Mutant, ...] = (
     # ------------------------------------------------------------------ admission (_pool.py)
     one(
         "pool-max-workers-off-by-one",
-        POOL,
+        SLOTS,
         "self._slots = trio.Semaphore(limit)",
         "self._slots = trio.Semaphore(limit + 1)",
         "off by one in max_workers: one more call runs at once than allowed",
     ),
     Mutant(
         "pool-lifo-admission",
-        POOL,
+        SLOTS,
         "the dispatcher admits the newest queued call first (a stack instead of a FIFO queue)",
         (
             (
@@ -58,7 +60,7 @@ MUTANTS: tuple[Mutant, ...] = (
                 "                    record = _newest(receive)\n",
             ),
             (
-                "class PoolTaskRunner(BaseTaskRunner):\n",
+                "@final\nclass Slots:\n",
                 "_STACKS: dict[int, list[Any]] = {}\n\n\n"
                 "def _newest(receive: Any) -> Any:\n"
                 "    stack = _STACKS.setdefault(id(receive), [])\n"
@@ -68,27 +70,27 @@ MUTANTS: tuple[Mutant, ...] = (
                 "        except (trio.WouldBlock, trio.EndOfChannel):\n"
                 "            break\n"
                 "    return stack.pop() if stack else receive.receive_nowait()\n\n\n"
-                "class PoolTaskRunner(BaseTaskRunner):\n",
+                "@final\nclass Slots:\n",
             ),
         ),
     ),
     one(
         "pool-slot-leak-on-cancel-while-waiting",
-        POOL,
+        SLOTS,
         "                        slots.release()\n                        continue\n",
         "                        continue\n",
         "a call cancelled while the dispatcher waited for a slot keeps that slot for ever",
     ),
     one(
         "pool-max-pending-off-by-one",
-        POOL,
+        SLOTS,
         "self._room = None if pending is None else trio.Semaphore(pending)",
         "self._room = None if pending is None else trio.Semaphore(pending + 1)",
         "off by one in max_pending: submit blocks one accepted call too late",
     ),
     one(
         "pool-cancelled-queued-call-keeps-room",
-        BASE,
+        CALLS,
         "            record.room.release()\n            record.room = None\n",
         "            pass\n",
         "a cancelled queued call keeps its pending room: submit stays blocked by backpressure "
@@ -96,7 +98,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     one(
         "pool-room-not-given-back-at-admission",
-        POOL,
+        SLOTS,
         "                    record.room = None\n                    room.release()\n",
         "                    record.room = None\n",
         "an admitted call does not give its pending room back: after max_pending calls, "
@@ -104,34 +106,34 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     one(
         "pool-slot-not-lent",
-        POOL,
-        "        if self._slots is not None:\n            self._slots.release()\n",
-        "        if self._slots is not None:\n            pass\n",
+        SLOTS,
+        "        if record.lent == 1:\n            self._slots.release()\n",
+        "        if record.lent == 1:\n            pass\n",
         "a call waiting on its own runner keeps its worker slot (nested waits deadlock)",
     ),
     Mutant(
         "pool-thread-token-not-lent",
-        POOL,
+        SLOTS,
         "a sync call waiting on its own runner lends its slot but not its thread token "
         "(a child sync call cannot get a thread)",
         (
-            ("limiter.total_tokens += 1", "limiter.total_tokens += 0"),
-            ("limiter.total_tokens -= 1", "limiter.total_tokens -= 0"),
+            ("threads.total_tokens += 1", "threads.total_tokens += 0"),
+            ("threads.total_tokens -= 1", "threads.total_tokens -= 0"),
         ),
     ),
     # ------------------------------------------------------------------ options of the leaves
     one(
         "concurrent-max-pending-ignored",
         CONCURRENT,
-        "        return self.max_pending\n",
-        "        return None\n",
+        "    def _pending_limit(self) -> int | None:\n        return self._config.max_pending\n",
+        "    def _pending_limit(self) -> int | None:\n        return None\n",
         "ConcurrentTaskRunner ignores max_pending: submit never applies backpressure",
     ),
     one(
         "threads-max-workers-ignored",
         THREADS,
-        "    def _worker_limit(self) -> int:\n        return self.workers\n",
-        "    def _worker_limit(self) -> int:\n        return default_thread_workers()\n",
+        "PoolOptions(max_workers), instruments=instruments",
+        "PoolOptions(None), instruments=instruments",
         "ThreadPoolTaskRunner ignores max_workers and uses the default worker count",
     ),
     one(
@@ -152,39 +154,38 @@ MUTANTS: tuple[Mutant, ...] = (
     # ------------------------------------------------------------------ executing (_base.py)
     one(
         "execute-runs-call-cancelled-while-queued",
-        BASE,
-        "        if record.state is not None:  # cancelled while queued: never starts\n"
-        "            return\n",
+        EXECUTION,
+        "    if record.state is not None:  # cancelled while queued: never starts\n"
+        "        return\n",
         "",
         "a call cancelled while queued still starts when its task runs",
     ),
     one(
         "execute-exception-recorded-crashed",
-        BASE,
-        "            self._finish(record, Failed(exc))",
-        "            self._finish(record, Crashed(exc))",
+        EXECUTION,
+        "        table.finish(record, Failed(exc))",
+        "        table.finish(record, Crashed(exc))",
         "the wrong State: a call that raised an Exception is recorded Crashed, not Failed",
     ),
     one(
         "execute-swallows-base-exception",
-        BASE,
-        "                self._finish(record, state_for_base_exception(exc))\n"
-        "                raise\n",
-        "                self._finish(record, state_for_base_exception(exc))\n",
+        EXECUTION,
+        "            table.finish(record, state_for_base_exception(exc))\n            raise\n",
+        "            table.finish(record, state_for_base_exception(exc))\n",
         "swallowing Cancelled: a call ended by an enclosing cancel (or KeyboardInterrupt) "
         "records its State and returns normally",
     ),
     one(
         "execute-stray-cancelled-cancels-the-run",
-        BASE,
-        "(_holds_cancelled(exc) and _enclosing_scope_cancelled())",
-        "_holds_cancelled(exc)",
+        EXECUTION,
+        "(holds_cancelled(exc) and _enclosing_scope_cancelled())",
+        "holds_cancelled(exc)",
         "every trio.Cancelled is taken for an enclosing cancel: a stray one raised by a call "
         "propagates and cancels the run",
     ),
     one(
         "execute-enclosing-cancel-taken-for-stray",
-        BASE,
+        EXECUTION,
         "    return trio.current_effective_deadline() == -math.inf\n",
         "    return trio.current_effective_deadline() < -math.inf\n",
         "an enclosing cancel is taken for a stray Cancelled: the call is Crashed and the "
@@ -192,7 +193,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     one(
         "execute-keyboardinterrupt-in-group-swallowed",
-        BASE,
+        EXECUTION,
         "        return exc.subgroup((KeyboardInterrupt, SystemExit)) is not None\n",
         "        return False\n",
         "a KeyboardInterrupt inside a BaseExceptionGroup raised by a call is kept as its Crashed "
@@ -200,16 +201,16 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     one(
         "execute-returned-state-wrapped",
-        BASE,
-        "            elif isinstance(result, State):",
-        "            elif isinstance(result, State) and result.is_completed():",
+        EXECUTION,
+        "        elif isinstance(result, State):",
+        "        elif isinstance(result, State) and result.is_completed():",
         "a call that returns a non-Completed State gets Completed(<that State>)",
     ),
     one(
         "execute-current-call-not-reset",
-        BASE,
-        "            current_call.reset(token)\n",
-        "            pass\n",
+        EXECUTION,
+        "        current_call.reset(token)\n",
+        "        pass\n",
         "the current call is not reset after a call ends: the submitter's later calls are "
         "taken for nested calls (the sequential runner runs them inline, without its lock)",
     ),
@@ -223,23 +224,23 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     one(
         "thread-not-abandoned-on-cancel",
-        BASE,
-        "_call_in_box, call, abandon_on_cancel=True, limiter=self._thread_limiter",
-        "_call_in_box, call, abandon_on_cancel=False, limiter=self._thread_limiter",
+        EXECUTION,
+        "_call_in_box, call, abandon_on_cancel=True, limiter=limiter",
+        "_call_in_box, call, abandon_on_cancel=False, limiter=limiter",
         "a cancelled sync call's thread is waited for instead of abandoned (cancel is late)",
     ),
     # ------------------------------------------------------------------ recording States
     one(
         "finish-first-state-does-not-win",
-        BASE,
+        CALLS,
         "        if record.state is not None:\n            return\n        record.state = state\n",
         "        record.state = state\n",
         "first State wins broken: a later ending overwrites a recorded State (and counts twice)",
     ),
     one(
         "cancel-bypasses-finish",
-        BASE,
-        "        self._finish(record, Cancelled(message))\n",
+        CALLS,
+        "        self.finish(record, Cancelled(message))\n",
         "        record.state = Cancelled(message)\n",
         "cancel() records the Cancelled State itself: waiters are not woken, nothing is counted",
     ),
@@ -247,15 +248,15 @@ MUTANTS: tuple[Mutant, ...] = (
         "cancel-finished-call-reports-true",
         BASE,
         "        if record.state is not None:\n            return False\n"
-        '        self._cancel_record(record, "cancelled by cancel()")\n',
-        '        self._cancel_record(record, "cancelled by cancel()")\n',
+        '        self._table.cancel(record, "cancelled by cancel()")\n',
+        '        self._table.cancel(record, "cancelled by cancel()")\n',
         "cancel() of a call that already finished returns True",
     ),
     one(
         "cancel-unfinished-skips-queued",
-        BASE,
-        "unfinished = [r for r in self._calls.values() if r.state is None]",
-        "unfinished = [r for r in self._calls.values() if r.scope is not None]",
+        CALLS,
+        "unfinished = [r for r in self.records.values() if r.state is None]",
+        "unfinished = [r for r in self.records.values() if r.scope is not None]",
         "cancel_all() and leaving start() by an exception cancel only running calls, "
         "not queued ones",
     ),
@@ -270,7 +271,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # ------------------------------------------------------------------ waiting
     one(
         "wait-new-event-per-waiter",
-        BASE,
+        CALLS,
         "        if event is None:\n            event = record.event = trio.Event()\n",
         "        event = record.event = trio.Event()\n",
         "forgetting to wake waiters: each waiter replaces the key's Event, so earlier waiters "
@@ -278,15 +279,15 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     one(
         "wait-waiters-leak-on-cancel",
-        BASE,
-        "        finally:\n            self._waiters -= 1\n",
-        "        except trio.Cancelled:\n            raise\n        self._waiters -= 1\n",
+        CALLS,
+        "        finally:\n            self.waiters -= 1\n",
+        "        except trio.Cancelled:\n            raise\n        self.waiters -= 1\n",
         "waiter count leaking on a cancelled waiter: statistics().waiters is decremented only "
         "when wait returns",
     ),
     one(
         "wait-fast-path-no-checkpoint",
-        BASE,
+        CALLS,
         "        if state is not None or timeout == 0:\n"
         "            await trio.lowlevel.checkpoint()\n",
         "        if state is not None or timeout == 0:\n",
@@ -294,43 +295,43 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     one(
         "reclaim-slot-not-shielded",
-        BASE,
+        SLOTS,
         "                with trio.CancelScope(shield=True):\n"
-        "                    await self._reclaim_slot()\n",
+        "                    await self._slots.acquire()\n",
         "                with trio.CancelScope():\n"
-        "                    await self._reclaim_slot()\n",
+        "                    await self._slots.acquire()\n",
         "a nested waiter cancelled while taking its slot back resumes without a slot "
         "(the slot count grows)",
     ),
     # ------------------------------------------------------------------ as_completed, release
     one(
         "as-completed-loses-item-on-cancelled-step",
-        BASE,
-        "        async with self._runner._slot_lent():\n"
+        CALLS,
+        "        async with self._lent():\n"
         "            item = await self._receive.receive()\n"
         "        self._remaining -= 1\n",
         "        self._remaining -= 1\n"
-        "        async with self._runner._slot_lent():\n"
+        "        async with self._lent():\n"
         "            item = await self._receive.receive()\n",
         "as_completed loses an item on a cancelled step (counted before it is received)",
     ),
     one(
         "as-completed-duplicate-keys",
-        BASE,
+        CALLS,
         "        records = list({id(record): record for record in records}.values())",
         "        pass",
         "as_completed reports a duplicate key twice",
     ),
     one(
         "as-completed-aclose-breaks-runner",
-        BASE,
+        CALLS,
         "with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):",
         "with contextlib.suppress(trio.ClosedResourceError):",
         "a call finishing after its as_completed consumer called aclose() crashes the run",
     ),
     one(
         "release-unfinished-call",
-        BASE,
+        CALLS,
         "        if record.state is None:\n"
         '            raise RuntimeError(f"call {key!r} has not finished',
         '        if False:\n            raise RuntimeError(f"call {key!r} has not finished',
@@ -338,23 +339,23 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     one(
         "release-keeps-state",
-        BASE,
-        "        del self._calls[key]\n",
-        "        self._calls[key] = record\n",
+        CALLS,
+        "        del self.records[key]\n",
+        "        self.records[key] = record\n",
         "release() keeps the State: memory grows with every call",
     ),
     one(
         "statistics-queued-counts-running",
-        BASE,
-        "queued=self._unfinished - self._running,",
-        "queued=self._unfinished,",
+        CALLS,
+        "queued=self.unfinished - self.running,",
+        "queued=self.unfinished,",
         "statistics off by the running calls: queued counts calls that are running",
     ),
     one(
         "state-unknown-key-is-none",
         BASE,
-        "        return self._lookup(key).state\n",
-        "        record = self._calls.get(key)\n"
+        "        return self._table.lookup(key).state\n",
+        "        record = self._table.records.get(key)\n"
         "        return None if record is None else record.state\n",
         "state() of an unknown (or released) key returns None instead of raising KeyError",
     ),
