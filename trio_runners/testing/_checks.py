@@ -149,6 +149,11 @@ def check_states(report: Report) -> list[str]:
     """Every submitted call has exactly one terminal State, every observer of it saw that very
     object, and the State is the one its spec and the cancels performed allow."""
     violations = _lifecycle(report, _trace.check_one_terminal_state)
+    if report.deadlocked:
+        violations.append(
+            "the example never finished: every task stayed blocked (a deadlock: a submit, a"
+            " wait or the runner's exit waited for something that could never happen)"
+        )
     timelines = _timelines(report)
     for i in _submitted(report):
         state = report.final[i]

@@ -245,6 +245,7 @@ class Report:
     block_error_propagated: bool = False
     exit_time: float = math.nan
     hung_waiters: int = 0
+    deadlocked: bool = False  # the example never finished: every task blocked for good
     violations: list[str] = attrs.Factory(list)  # seen while running (submit, memory)
     #: The runner's own lifecycle trace (`trio_runners.testing.TraceRecorder` events), checked
     #: by the same trace checkers a production trace is checked with.
@@ -428,38 +429,43 @@ async def run_schedule(
 
     t0 = now()
     report.final = [None] * n
-    async with trio.open_nursery() as outer:
-        if schedule.consumer_delays is not None:
-            outer.start_soon(consumer, schedule.consumer_delays)
-        with trio.CancelScope() as run_scope:
-            if schedule.scope_cancel_at is not None:
-                outer.start_soon(scope_cancel_at, schedule.scope_cancel_at)
-            try:
-                async with runner.start(), trio.open_nursery() as body:
-                    if schedule.cancel_all_at is not None:
-                        body.start_soon(cancel_all_at, schedule.cancel_all_at)
-                    if schedule.raise_at is not None:
-                        body.start_soon(raise_at, schedule.raise_at)
-                    await submitter(outer)
-            except BlockError:
-                report.block_error_propagated = True
-            except BaseExceptionGroup as group:  # except* needs Python 3.11
-                matched, rest = group.split(BlockError)
-                report.block_error_propagated = matched is not None
-                if rest is not None:
-                    raise rest from None  # e.g. Cancelled, for the scope around start()
-            finally:
-                runner_exited = True
-                report.exit_time = now()
-        report.cancelled_caught = run_scope.cancelled_caught
-        # No waiter may hang once the runner has exited.
-        if outstanding:
-            all_returned = trio.Event()
-            with trio.move_on_after(hang_limit) as guard:
-                await all_returned.wait()
-            if guard.cancelled_caught:
-                report.hung_waiters = outstanding
-                outer.cancel_scope.cancel()
+    # Nothing in a schedule takes long: an example still running after this is deadlocked
+    # (on a MockClock the jump to this deadline happens only when every task is blocked).
+    deadline = hang_limit * 10 if exact else max(60.0, 3 * hang_limit)
+    with trio.move_on_after(deadline) as deadlock_guard:
+        async with trio.open_nursery() as outer:
+            if schedule.consumer_delays is not None:
+                outer.start_soon(consumer, schedule.consumer_delays)
+            with trio.CancelScope() as run_scope:
+                if schedule.scope_cancel_at is not None:
+                    outer.start_soon(scope_cancel_at, schedule.scope_cancel_at)
+                try:
+                    async with runner.start(), trio.open_nursery() as body:
+                        if schedule.cancel_all_at is not None:
+                            body.start_soon(cancel_all_at, schedule.cancel_all_at)
+                        if schedule.raise_at is not None:
+                            body.start_soon(raise_at, schedule.raise_at)
+                        await submitter(outer)
+                except BlockError:
+                    report.block_error_propagated = True
+                except BaseExceptionGroup as group:  # except* needs Python 3.11
+                    matched, rest = group.split(BlockError)
+                    report.block_error_propagated = matched is not None
+                    if rest is not None:
+                        raise rest from None  # e.g. Cancelled, for the scope around start()
+                finally:
+                    runner_exited = True
+                    report.exit_time = now()
+            report.cancelled_caught = run_scope.cancelled_caught
+            # No waiter may hang once the runner has exited.
+            if outstanding:
+                all_returned = trio.Event()
+                with trio.move_on_after(hang_limit) as guard:
+                    await all_returned.wait()
+                if guard.cancelled_caught:
+                    report.hung_waiters = outstanding
+                    outer.cancel_scope.cancel()
+    report.deadlocked = deadlock_guard.cancelled_caught
     probed = False
     for i in range(n):
         if report.registered[i] and i not in report.released:
