@@ -401,7 +401,11 @@ async def run_schedule(
                 for wait_spec in waits_for.get(i, ()):
                     outstanding += 1
                     outer.start_soon(waiter, wait_spec)
-                if spec.cancel_after is not None:
+                # cancel_after=0 on a runner whose submit returns before the call ends: cancel
+                # right after submit returns, with no checkpoint in between (the call's task may
+                # not have run yet: it must then never start).
+                cancel_on_return = spec.cancel_after == 0 and not sequential
+                if spec.cancel_after is not None and not cancel_on_return:
                     outer.start_soon(canceller, i, spec.cancel_after)
                 trace.record("submit", i, now())
                 report.registered[i] = True
@@ -409,6 +413,8 @@ async def run_schedule(
                 submitted[i].set()
                 await runner.submit(keys[i], make_call(trace, i, spec))
                 report.submit_returned[i] = True
+                if cancel_on_return:
+                    act("cancel", i)
                 if sequential:
                     check_sequential_submit(i)
         finally:
