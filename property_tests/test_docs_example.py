@@ -42,5 +42,6 @@ def test_the_example_runs_every_property() -> None:
             skipped.append(name)
         else:
             ran.append(name)
-    assert skipped == ["test_sequential_ordering"]
-    assert len(ran) == 7
+    # max_workers=2 without max_pending, not sequential: everything else applies.
+    assert skipped == ["test_max_pending_backpressure", "test_sequential_ordering"]
+    assert len(ran) == 13

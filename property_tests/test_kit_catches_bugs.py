@@ -8,15 +8,23 @@ found and shrunk a failing schedule).
 from __future__ import annotations
 
 import functools
+import inspect
+import math
 import sys
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import pytest
 import trio
 from hypothesis import Phase, settings
 
-from trio_runners import Cancelled, ConcurrentTaskRunner, SequentialTaskRunner, State
+from trio_runners import (
+    Cancelled,
+    ConcurrentTaskRunner,
+    SequentialTaskRunner,
+    State,
+    ThreadPoolTaskRunner,
+)
 from trio_runners.testing import ConformanceError, RunnerConformance
 
 if sys.version_info < (3, 11):
@@ -36,8 +44,10 @@ class SwallowsCancelled(SequentialTaskRunner):  # type: ignore[misc]
             return Cancelled("swallowed")
 
 
-class LifoAdmission(ConcurrentTaskRunner):  # type: ignore[misc]
+class _Lifo:
     """Admits the most recently submitted queued call first."""
+
+    _nursery: trio.Nursery | None
 
     async def _dispatch(self, receive: Any, slots: trio.Semaphore) -> None:
         assert self._nursery is not None
@@ -59,7 +69,15 @@ class LifoAdmission(ConcurrentTaskRunner):  # type: ignore[misc]
                 if record.state is not None:
                     slots.release()
                     continue
-                self._nursery.start_soon(self._execute_in_slot, record, slots)
+                self._nursery.start_soon(self._execute_in_slot, record, slots)  # type: ignore[attr-defined]
+
+
+class LifoAdmission(_Lifo, ConcurrentTaskRunner):  # type: ignore[misc]
+    """ConcurrentTaskRunner admitting the newest queued call first."""
+
+
+class LifoThreadPool(_Lifo, ThreadPoolTaskRunner):  # type: ignore[misc]
+    """ThreadPoolTaskRunner admitting the newest queued call first."""
 
 
 class OneWorkerTooMany(ConcurrentTaskRunner):  # type: ignore[misc]
@@ -96,6 +114,100 @@ class ReleaseForgetsNothing(ConcurrentTaskRunner):  # type: ignore[misc]
     def release(self, key: Hashable) -> None:
         if self.state(key) is None:
             raise RuntimeError(f"call {key!r} has not finished")
+
+
+# One broken runner per hole of issue 12, each the old behaviour brought back.
+
+
+class PendingRoomKeptByCancelledCalls(ConcurrentTaskRunner):  # type: ignore[misc]
+    """Hole 1: backpressure is the FIFO channel's buffer, so a cancelled queued call keeps its
+    place until the dispatcher reaches it."""
+
+    async def _open(self, nursery: trio.Nursery) -> None:
+        send, receive = trio.open_memory_channel[Any](self.max_pending - 1)
+        self._send, self._room = send, None
+        self._slots = trio.Semaphore(self.max_workers)
+        nursery.start_soon(self._dispatch, receive, self._slots)
+
+    async def _submit(self, record: Any) -> None:
+        assert self._send is not None
+        await self._send.send(record)
+
+
+class StrayCancelledCancelsTheRun(ConcurrentTaskRunner):  # type: ignore[misc]
+    """Hole 2: a trio.Cancelled that no scope caused is taken for the run's cancellation."""
+
+    async def _invoke(self, call: Callable[[], Any]) -> Any:
+        try:
+            return await super()._invoke(call)
+        except trio.Cancelled:
+            if trio.current_effective_deadline() != -math.inf:  # no scope is cancelled
+                assert self._nursery is not None
+                self._nursery.cancel_scope.cancel()
+            raise
+
+
+class SharesTheGlobalThreadLimiter(ConcurrentTaskRunner):  # type: ignore[misc]
+    """Hole 4: sync calls take tokens of Trio's global default thread limiter."""
+
+    def _make_thread_limiter(self) -> trio.CapacityLimiter:
+        return trio.to_thread.current_default_thread_limiter()
+
+
+class AcceptsAsyncGenerators(ConcurrentTaskRunner):  # type: ignore[misc]
+    """Hole 6: an async generator function is accepted (and run as a sync call whose result is
+    an unstarted async generator)."""
+
+    async def submit(self, key: Hashable, call: Callable[[], Any]) -> None:
+        if inspect.isasyncgenfunction(call):
+            agen_function = call
+            call = lambda: agen_function()  # noqa: E731
+        await super().submit(key, call)
+
+
+class WaiterLeaksWhenCancelled(ConcurrentTaskRunner):  # type: ignore[misc]
+    """A waiter cancelled by its own scope stays counted in statistics().waiters."""
+
+    async def wait(self, key: Hashable, timeout: float | None = None) -> State[Any] | None:
+        try:
+            return await super().wait(key, timeout)
+        except trio.Cancelled:
+            self._waiters += 1
+            raise
+
+
+class _CountsBeforeReceiving:
+    """An as_completed step that counts its item before receiving it: a step cancelled while
+    it waits loses one item (the iteration ends one item early)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __aiter__(self) -> _CountsBeforeReceiving:
+        return self
+
+    async def __anext__(self) -> Any:
+        inner = self._inner
+        if inner._remaining == 0:
+            await trio.lowlevel.checkpoint()
+            raise StopAsyncIteration
+        inner._remaining -= 1
+        async with inner._runner._slot_lent():
+            return await inner._receive.receive()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _CountsBeforeReceiving:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class AsCompletedLosesCancelledSteps(ConcurrentTaskRunner):  # type: ignore[misc]
+    def as_completed(self, keys: Iterable[Hashable]) -> Any:
+        return _CountsBeforeReceiving(super().as_completed(keys))
 
 
 # ---------------------------------------------------------------------- helpers
@@ -196,3 +308,69 @@ def test_state_machine_catches_max_workers_off_by_one() -> None:
     check = kit(functools.partial(OneWorkerTooMany, max_workers=1), shrink=False, max_workers=1)
     with pytest.raises(AssertionError, match="started at"):
         check.test_state_machine_agrees_with_reference_model()
+
+
+def test_kit_catches_lifo_admission_of_the_thread_pool() -> None:
+    check = kit(
+        functools.partial(LifoThreadPool, max_workers=2),
+        max_workers=2,
+        call_kind="sync",
+        time_unit=0.0005,
+    )
+    assert_reported(
+        check.test_admission_is_fifo_across_submitters,
+        "FIFO admission across submitters",
+        "admission must be FIFO",
+    )
+
+
+def test_kit_catches_pending_room_kept_by_cancelled_calls() -> None:
+    check = kit(
+        functools.partial(PendingRoomKeptByCancelledCalls, max_workers=1, max_pending=2),
+        max_workers=1,
+        max_pending=2,
+    )
+    assert_reported(check.test_max_pending_backpressure, "max_pending=2 backpressure", "is blocked")
+
+
+def test_kit_catches_a_stray_cancelled_that_cancels_the_run() -> None:
+    check = kit(StrayCancelledCancelsTheRun)
+    assert_reported(
+        check.test_calls_raising_base_exceptions, "calls raising BaseException", "Cancelled"
+    )
+
+
+def test_kit_catches_sync_calls_on_the_global_thread_limiter() -> None:
+    check = kit(SharesTheGlobalThreadLimiter)
+    assert_reported(
+        check.test_abandoned_sync_calls_do_not_starve_threads,
+        "abandoned sync calls",
+        "default thread limiter",
+    )
+
+
+def test_kit_catches_an_accepted_async_generator_function() -> None:
+    check = kit(AcceptsAsyncGenerators)
+    assert_reported(
+        check.test_async_generator_functions_are_refused,
+        "async generator functions refused",
+        "accepted an async generator function",
+    )
+
+
+def test_kit_catches_a_waiter_leaking_the_waiters_count() -> None:
+    check = kit(WaiterLeaksWhenCancelled)
+    assert_reported(
+        check.test_waiters_and_as_completed_survive_their_own_cancellation,
+        "waiters and as_completed",
+        "statistics().waiters",
+    )
+
+
+def test_kit_catches_an_as_completed_step_losing_its_item() -> None:
+    check = kit(AsCompletedLosesCancelledSteps)
+    assert_reported(
+        check.test_waiters_and_as_completed_survive_their_own_cancellation,
+        "waiters and as_completed",
+        "must lose no item",
+    )

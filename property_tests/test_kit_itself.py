@@ -84,3 +84,18 @@ def test_check_property_runs_a_custom_check_and_reports_its_violations() -> None
     assert all(all(r.final[i] is not None for i in range(r.n)) for r in reports)
     with pytest.raises(ConformanceError, match="custom violated"):
         Kit().check_property("custom", schedules(max_calls=2), lambda report: ["always"])
+
+
+def test_model_backpressure_frees_room_when_a_queued_call_is_cancelled() -> None:
+    model = ReferenceModel(max_workers=1, max_pending=2)
+    a, b, c = (model.submit(10.0, False) for _ in range(3))
+    assert [model.calls[i].accepted for i in (a, b, c)] == [True, True, True]
+    assert model.submit_blocks()
+    d = model.submit(1.0, False)
+    assert not model.calls[d].accepted
+    model.cancel(b)
+    assert model.calls[d].accepted  # hole 1 of issue 12: room is freed at once
+    assert model.pending() == 2
+    model.advance(10.0)
+    assert model.calls[c].started_at == 10.0
+    assert model.statistics().queued == 1

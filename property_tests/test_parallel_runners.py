@@ -1,4 +1,4 @@
-"""The conformance kit on the thread and process runners.
+"""The conformance kit on the process runner (the thread runner is in test_our_runners.py).
 
 Calls in threads and processes run on real time, so the clock-independent properties are
 checked from a file trace the calls append to (see docs/conformance.md). Worker processes are
@@ -10,23 +10,8 @@ import functools
 
 from hypothesis import settings
 
-from trio_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+from trio_runners import ProcessPoolTaskRunner
 from trio_runners.testing import RunnerConformance
-
-
-class TestThreadPoolAsyncCalls(RunnerConformance):
-    """Async calls run on the loop under the thread runner's slots: exact, on a MockClock."""
-
-    runner_factory = functools.partial(ThreadPoolTaskRunner, max_workers=2)
-    max_workers = 2
-
-
-class TestThreadPoolSyncCalls(RunnerConformance):
-    runner_factory = functools.partial(ThreadPoolTaskRunner, max_workers=2)
-    max_workers = 2
-    call_kind = "sync"
-    time_unit = 0.0005
-    max_calls = 6
 
 
 class TestProcessPool(RunnerConformance):

@@ -391,3 +391,77 @@ async def test_bookkeeping_runs_protected_from_keyboard_interrupt() -> None:
         await runner.submit("all", trio.sleep_forever)
         runner.cancel_all()
     assert probe.seen == {"cancel_requested": True, "finished": True, "released": True}
+
+
+# ---------------------------------------------------------------- found by the kit's new properties
+
+
+async def test_a_call_that_submits_children_past_max_pending_lends_its_slot_and_finishes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    runner = ConcurrentTaskRunner(max_workers=1, max_pending=1)
+
+    async def child(n: int) -> int:
+        await trio.sleep(1)
+        return n
+
+    async def parent() -> list[Any]:
+        for n in range(3):  # the second child waits for room while the parent holds the slot
+            await runner.submit(("child", n), functools.partial(child, n))
+        return [(await runner.wait(("child", n))).result() for n in range(3)]  # type: ignore[union-attr]
+
+    with trio.fail_after(60):  # MockClock: fails at once on a deadlock
+        async with runner.start():
+            await runner.submit("parent", parent)
+    state = runner.state("parent")
+    assert state is not None and state.result() == [0, 1, 2]
+
+
+def test_a_submit_racing_a_crashing_run_never_ends_in_the_runner_s_own_error() -> None:
+    # Trio randomizes the order of tasks woken together, so the race between a submit resuming
+    # and the dispatcher stopping is played many times; every outcome must be a contract one.
+    async def interrupt() -> None:
+        await trio.sleep(1)
+        raise KeyboardInterrupt
+
+    for _ in range(50):
+        runner = ConcurrentTaskRunner(max_workers=1, max_pending=2)
+
+        async def play(runner: ConcurrentTaskRunner = runner) -> None:
+            with pytest.RaisesGroup(KeyboardInterrupt, flatten_subgroups=True):
+                async with runner.start():
+                    await runner.submit("a", interrupt)
+                    await trio.sleep(1)
+                    await runner.submit("b", trio.lowlevel.checkpoint)
+
+        trio.run(play, clock=trio.testing.MockClock(autojump_threshold=0))
+        try:
+            state = runner.state("b")
+        except KeyError:
+            continue  # the block was cancelled before "b" was submitted
+        assert state is not None and (state.is_cancelled() or state.is_completed()), state
+
+
+class _Stubborn(BaseException):
+    pass
+
+
+async def test_a_base_exception_replacing_an_enclosing_cancel_does_not_escape_start(
+    loop_runner: BaseTaskRunner, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def stubborn() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            raise _Stubborn  # raised while the scope around start() is cancelled
+
+    with trio.move_on_after(1) as scope:
+        async with loop_runner.start():
+            if loop_runner.name == "sequential":
+                await loop_runner.submit("stubborn", stubborn)
+            else:
+                await loop_runner.submit("stubborn", stubborn)
+                await trio.sleep_forever()
+    assert scope.cancelled_caught
+    state = loop_runner.state("stubborn")
+    assert state is not None and (state.is_cancelled() or state.is_crashed()), state

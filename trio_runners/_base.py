@@ -170,6 +170,13 @@ def _stops_the_process(exc: BaseException) -> bool:
     return False
 
 
+def _holds_cancelled(exc: BaseException) -> bool:
+    """True for a `trio.Cancelled`, or an exception group holding one."""
+    if isinstance(exc, trio.Cancelled):
+        return True
+    return isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
+
+
 def _enclosing_scope_cancelled() -> bool:
     """True if a cancel scope around the current task is cancelled (and not shielded away)."""
     return trio.current_effective_deadline() == -math.inf
@@ -182,9 +189,7 @@ def _crash_of_the_call(exc: BaseException) -> State[Any]:
     it in whichever task reads the State, where it would pose as that task's cancellation. As
     a Cancelled State carries `CancelledRun`, it carries a `RuntimeError` caused by it.
     """
-    if not isinstance(exc, trio.Cancelled) and not (
-        isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
-    ):
+    if not _holds_cancelled(exc):
         return Crashed(
             exc, f"the call raised {type(exc).__name__}, a BaseException that is not an Exception"
         )
@@ -431,10 +436,15 @@ class BaseTaskRunner(abc.ABC):
         except Exception as exc:
             self._finish(record, Failed(exc))
         except BaseException as exc:
-            if _enclosing_scope_cancelled() or _stops_the_process(exc):
+            if _stops_the_process(exc) or (_holds_cancelled(exc) and _enclosing_scope_cancelled()):
                 self._finish(record, state_for_base_exception(exc))
                 raise
             self._finish(record, _crash_of_the_call(exc))
+            if _enclosing_scope_cancelled():
+                # The call replaced an enclosing cancellation with its own BaseException: that
+                # is the call's Crashed State, and the cancellation goes on (Trio's cancels are
+                # level-triggered, so this raises it again).
+                await trio.lowlevel.checkpoint_if_cancelled()
         else:
             if scope.cancelled_caught:
                 self._finish(record, Cancelled("cancelled"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from ._base import BaseTaskRunner, _CallRecord
+from ._base import _EXIT_MESSAGE, BaseTaskRunner, _CallRecord
 
 __all__ = ["PoolTaskRunner", "check_limit"]
 
@@ -96,21 +96,31 @@ class PoolTaskRunner(BaseTaskRunner):
             nursery.start_soon(self._execute, record)
             await trio.lowlevel.checkpoint()
             return
+        await trio.lowlevel.checkpoint()
         room = self._room
-        if room is None:
-            await trio.lowlevel.checkpoint()
-        else:
+        if room is not None:
             # FIFO among blocked submitters (trio.Semaphore hands a released token to the
             # first waiter). Cancelled while blocked: the core records the call Cancelled.
-            await room.acquire()
+            try:
+                room.acquire_nowait()
+            except trio.WouldBlock:
+                # A call of this runner submitting a child lends its worker slot while it
+                # waits for room, as it does in `wait`: the call holding the only slot
+                # cannot block the admissions that would make room.
+                async with self._slot_lent():
+                    await room.acquire()
             if record.state is not None:  # cancelled while its submitter waited for room
                 room.release()
                 return
-            if self._send is not send:  # pragma: no cover - the run waits for this call
-                room.release()
-                raise RuntimeError(self._not_accepting_message(record.key))
             record.room = room
-        send.send_nowait(record)
+        try:
+            send.send_nowait(record)
+        except trio.BrokenResourceError:
+            # The dispatcher has stopped: the run was cancelled (a call raised
+            # KeyboardInterrupt, or the scope around start() was cancelled) while this
+            # submitter was being resumed. The call never starts.
+            self._cancel_record(record, _EXIT_MESSAGE)
+            await trio.lowlevel.checkpoint_if_cancelled()
 
     async def _dispatch(
         self, receive: trio.MemoryReceiveChannel[_CallRecord], slots: trio.Semaphore

@@ -12,7 +12,7 @@ import attrs
 from .. import _trace
 from .._states import State
 from .._trace import TraceViolation
-from ._driver import CallError, CancelAction, Report
+from ._driver import CallError, CancelAction, Report, raised_kind
 
 __all__ = [
     "check_cancellation",
@@ -154,11 +154,13 @@ def check_states(report: Report) -> list[str]:
                 " or been cancelled"
             )
         if state.is_completed():
-            if spec.fails or state.result() != i:
+            if spec.fails or spec.raises or state.result() != i:
                 violations.append(f"call {i} should have failed, but it is {state!r}")
         elif state.is_failed():
             exc = state.exception()
-            if not spec.fails or not isinstance(exc, CallError) or exc.args != (i,):
+            if spec.raises is not None:
+                violations.append(f"call {i} raised {spec.raises}, but it is {state!r}")
+            elif not spec.fails or not isinstance(exc, CallError) or exc.args != (i,):
                 violations.append(f"call {i} did not fail, but it is {state!r}")
         elif state.is_cancelled():
             if timelines[i].cancel is None:
@@ -166,8 +168,13 @@ def check_states(report: Report) -> list[str]:
                     f"call {i} ended Cancelled although nothing cancelled it (a timeout,"
                     " a sibling or the runner disturbed it)"
                 )
-        else:
-            violations.append(f"call {i} ended {state!r}: nothing should crash")
+        elif spec.raises is None:
+            violations.append(f"call {i} ended {state!r}, but it raised no BaseException")
+        elif (exc := state.exception()) is None or raised_kind(exc) != spec.raises:
+            violations.append(
+                f"call {i} raised {spec.raises} (a BaseException that leaves the run alone),"
+                f" it ended {state!r}, not Crashed with it"
+            )
     return violations
 
 

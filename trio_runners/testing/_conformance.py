@@ -15,14 +15,15 @@ import attrs
 import pytest
 import trio
 import trio.testing
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from .._base import BaseTaskRunner
 from .._trace import TraceRecorder
-from . import _checks
+from . import _checks, _scenarios
+from . import strategies as _st
 from ._driver import AsyncCall, FileTrace, MemoryTrace, Report, SyncCall, Trace, run_schedule
-from .strategies import CallSpec, Schedule, schedules
+from .strategies import CallSpec, GatedSpec, Schedule, schedules
 
 __all__ = ["ConformanceError", "RunnerConformance"]
 
@@ -30,7 +31,7 @@ __all__ = ["ConformanceError", "RunnerConformance"]
 class ConformanceError(AssertionError):
     """A runner broke a guarantee. ``prop`` names the property, ``violations`` say how."""
 
-    def __init__(self, prop: str, violations: list[str], schedule: Schedule) -> None:
+    def __init__(self, prop: str, violations: list[str], schedule: object) -> None:
         self.prop = prop
         self.violations = violations
         self.schedule = schedule
@@ -52,6 +53,12 @@ class RunnerConformance:
     Capabilities (class attributes):
       sequential: the runner runs one call at a time, in submission order, inside ``submit``.
       max_workers: the runner's worker limit (None: unbounded or not promised).
+      max_pending: with ``max_workers``, how many accepted calls may wait for a worker before
+        ``submit`` blocks (None: unbounded or not promised); checked exactly.
+      runs_calls_in_process: calls run in this process, on the loop or in its threads, so a
+        call can reach its own runner (nested calls), sync calls are abandoned threads, and a
+        call's `KeyboardInterrupt` propagates out of ``start()``. None (default): the same as
+        ``supports_mock_clock``.
       supports_mock_clock: the runner works under ``trio.testing.MockClock`` (False for runners
         whose calls run on real time elsewhere: processes, a Dask cluster).
       call_kind: ``"async"`` submits async calls that run on the event loop; ``"sync"`` submits
@@ -69,6 +76,8 @@ class RunnerConformance:
     runner_factory: ClassVar[Callable[[], BaseTaskRunner]]
     sequential: ClassVar[bool] = False
     max_workers: ClassVar[int | None] = None
+    max_pending: ClassVar[int | None] = None
+    runs_calls_in_process: ClassVar[bool | None] = None
     supports_mock_clock: ClassVar[bool] = True
     call_kind: ClassVar[Literal["async", "sync"]] = "async"
     time_unit: ClassVar[float] = 0.002
@@ -84,6 +93,11 @@ class RunnerConformance:
         """Times are exact: calls run on the event loop under a MockClock."""
         return self.supports_mock_clock and self.call_kind == "async"
 
+    @property
+    def in_process(self) -> bool:
+        """Calls run in this process (see ``runs_calls_in_process``)."""
+        return _in_process(type(self))
+
     def new_runner(self) -> BaseTaskRunner:
         """A new, unstarted runner from ``runner_factory``."""
         return type(self).runner_factory()
@@ -96,13 +110,13 @@ class RunnerConformance:
             call_unit = 1.0 if self.exact else unit
 
             def make_call(tr: Trace, i: int, spec: CallSpec) -> Callable[[], Any]:
-                return AsyncCall(tr, i, spec.duration * call_unit, spec.fails)
+                return AsyncCall(tr, i, spec.duration * call_unit, spec.fails, spec.raises)
 
         else:
             assert trace is not None, "sync calls record to a FileTrace"
 
             def make_call(tr: Trace, i: int, spec: CallSpec) -> Callable[[], Any]:
-                return SyncCall(tr, i, spec.duration * unit, spec.fails)
+                return SyncCall(tr, i, spec.duration * unit, spec.fails, spec.raises)
 
         clock = trio.testing.MockClock(autojump_threshold=0) if self.supports_mock_clock else None
         runner = self.new_runner()
@@ -181,6 +195,8 @@ class RunnerConformance:
         super().__init_subclass__(**kwargs)
         for name, prop in _PROPERTIES.items():
             setattr(cls, name, _make_test(cls, name, prop))
+        for name, scenario in _SCENARIOS.items():
+            setattr(cls, name, _make_scenario_test(cls, name, scenario))
         cls.test_state_machine_agrees_with_reference_model = _make_machine_test(cls)
 
     def _check_schedule(self, prop: _Property, schedule: Schedule) -> None:
@@ -213,6 +229,37 @@ def _always(cls: type[RunnerConformance]) -> str | None:
     return None
 
 
+def _in_process(cls: type[RunnerConformance]) -> bool:
+    declared = cls.runs_calls_in_process
+    return cls.supports_mock_clock if declared is None else declared
+
+
+def _needs_in_process(cls: type[RunnerConformance]) -> str | None:
+    if _in_process(cls):
+        return None
+    return "the runner's calls do not run in this process (runs_calls_in_process)"
+
+
+def _needs_exact(cls: type[RunnerConformance]) -> str | None:
+    if cls.supports_mock_clock and cls.call_kind == "async" and _in_process(cls):
+        return None
+    return "needs async calls on a MockClock (supports_mock_clock and call_kind='async')"
+
+
+def _needs_queue(cls: type[RunnerConformance]) -> str | None:
+    if not _in_process(cls):
+        return _needs_in_process(cls)
+    if cls.sequential or cls.max_workers is not None:
+        return None
+    return "the runner has no queue: it declares neither sequential nor max_workers"
+
+
+def _needs_max_pending(cls: type[RunnerConformance]) -> str | None:
+    if cls.max_pending is None or cls.max_workers is None:
+        return "the runner does not declare max_workers and max_pending"
+    return _needs_in_process(cls)
+
+
 def _needs_sequential(cls: type[RunnerConformance]) -> str | None:
     return None if cls.sequential else "the runner does not declare sequential = True"
 
@@ -236,7 +283,9 @@ def _needs_fifo_observable(cls: type[RunnerConformance]) -> str | None:
 
 def _draw(**kwargs: Any) -> Callable[[type[RunnerConformance]], st.SearchStrategy[Schedule]]:
     def strategy(cls: type[RunnerConformance]) -> st.SearchStrategy[Schedule]:
-        return schedules(max_calls=cls.max_calls, **kwargs)
+        # Calls that raise a stray Cancelled, a custom BaseException or a BaseExceptionGroup
+        # (each must end Crashed and leave the run alone) on runners whose calls run here.
+        return schedules(max_calls=cls.max_calls, crashes=_in_process(cls), **kwargs)
 
     return strategy
 
@@ -333,6 +382,156 @@ def _make_test(cls: type[RunnerConformance], name: str, prop: _Property) -> Call
     return test
 
 
+@attrs.frozen
+class _Scenario:
+    """A property played by a scenario of its own (see ``_scenarios``)."""
+
+    title: Callable[[type[RunnerConformance]], str]
+    strategy: Callable[[type[RunnerConformance]], st.SearchStrategy[Any]]
+    play: Callable[[RunnerConformance, Any], list[str]]
+    skip: Callable[[type[RunnerConformance]], str | None]
+    doc: str
+    #: At most this many examples whatever the profile (the scenario is costly), or None.
+    max_examples: int | None = None
+    #: This share of the profile's examples (a scenario covers a lot per example).
+    share: float = 1.0
+    examples: Callable[[type[RunnerConformance]], list[Any]] = lambda cls: []
+
+
+def _gated_strategy(cls: type[RunnerConformance]) -> st.SearchStrategy[GatedSpec]:
+    extra = (cls.max_pending or 2) + 2
+    return _st.gated_specs(max_calls=min(cls.max_calls, (cls.max_workers or 1) + extra))
+
+
+def _backpressure_examples(cls: type[RunnerConformance]) -> list[GatedSpec]:
+    """Every worker busy, ``max_pending`` calls accepted and one more submit blocked; then
+    queued calls are cancelled (or their submitters), each must make room at once."""
+    k, p = cls.max_workers or 1, cls.max_pending or 1
+    return [
+        GatedSpec(k + p + 1, (("cancel", 0),)),
+        GatedSpec(k + p + 1, (("cancel", 1), ("cancel", 0))),
+        GatedSpec(k + p + 2, (("abandon", 0), ("release", 0))),
+    ]
+
+
+def _nested_strategy(cls: type[RunnerConformance]) -> st.SearchStrategy[Any]:
+    # No bound on the number of calls, with or without max_pending: a call whose submit waits
+    # for room lends its worker slot as a waiting call does, so no tree can deadlock.
+    return _st.nested_specs()
+
+
+def _scenario_title(text: str) -> Callable[[type[RunnerConformance]], str]:
+    return lambda cls: text
+
+
+_SCENARIOS: dict[str, _Scenario] = {
+    "test_admission_is_fifo_across_submitters": _Scenario(
+        title=_scenario_title("FIFO admission across submitters"),
+        strategy=_gated_strategy,
+        play=_scenarios.play_gated,
+        share=0.5,
+        skip=_needs_queue,
+        doc="Calls submitted by several tasks, in an order fixed by structure, block until "
+        "released; each time a worker frees, the first live queued call starts and nothing "
+        "else (sequential: the next submitter in line). A LIFO dispatcher fails it.",
+    ),
+    "test_max_pending_backpressure": _Scenario(
+        title=lambda cls: f"max_pending={cls.max_pending} backpressure",
+        strategy=_gated_strategy,
+        play=functools.partial(_scenarios.play_gated, pending=True),
+        share=0.5,
+        skip=_needs_max_pending,
+        doc="submit() blocks exactly while max_pending live calls are accepted and not "
+        "admitted; cancelling a queued call (or its blocked submitter) makes room at once; "
+        "statistics().queued and running are exact after every step.",
+        examples=_backpressure_examples,
+    ),
+    "test_nested_calls_do_not_deadlock": _Scenario(
+        title=_scenario_title("nested calls"),
+        strategy=_nested_strategy,
+        play=_scenarios.play_nested,
+        share=0.25,
+        skip=_needs_in_process,
+        doc="Calls (async, and sync ones from worker threads) that submit to, wait on and "
+        "iterate their own runner finish with their children's results; nothing deadlocks, "
+        "even with one worker.",
+    ),
+    "test_waiters_and_as_completed_survive_their_own_cancellation": _Scenario(
+        title=_scenario_title("waiters and as_completed"),
+        strategy=lambda cls: _st.waiting_specs(max_calls=min(cls.max_calls, 5)),
+        play=_scenarios.play_waiting,
+        share=0.5,
+        skip=_needs_exact,
+        doc="as_completed consumers with steps cancelled by their own timeouts, duplicate "
+        "keys, aclose() and release() while iterating, and waiters cancelled by their own "
+        "scopes: no item lost or repeated, finish order kept, statistics().waiters back to 0.",
+    ),
+    "test_calls_raising_base_exceptions": _Scenario(
+        title=_scenario_title("calls raising BaseException"),
+        strategy=lambda cls: _st.base_exception_specs(max_calls=min(cls.max_calls, 5)),
+        play=_scenarios.play_base_exceptions,
+        share=0.5,
+        skip=_needs_exact,
+        doc="A stray trio.Cancelled, a custom BaseException or a BaseExceptionGroup raised "
+        "by a call: Crashed, the run left alone. KeyboardInterrupt / SystemExit (also in a "
+        "group): Crashed and propagates out of start() at once, siblings Cancelled.",
+    ),
+    "test_abandoned_sync_calls_do_not_starve_threads": _Scenario(
+        title=_scenario_title("abandoned sync calls"),
+        strategy=lambda cls: _st.abandon_specs(),
+        play=_scenarios.play_abandoned,
+        skip=_needs_in_process,
+        doc="Sync calls blocked for good (more than Trio's 40 default thread tokens) are "
+        "abandoned by cancel(), cancel_all() or the enclosing scope; afterwards "
+        "trio.to_thread.run_sync and the runner's next run still work.",
+        max_examples=25,
+    ),
+    "test_async_generator_functions_are_refused": _Scenario(
+        title=_scenario_title("async generator functions refused"),
+        strategy=lambda cls: st.integers(0, 2),
+        play=_scenarios.play_agen,
+        skip=_always,
+        doc="submit(key, async_generator_function) raises TypeError naming the key and "
+        "disturbs nothing.",
+        max_examples=3,
+    ),
+}
+
+
+def _make_scenario_test(
+    cls: type[RunnerConformance], name: str, scenario: _Scenario
+) -> Callable[..., None]:
+    reason = scenario.skip(cls)
+    if reason is not None:
+
+        def skipped(self: RunnerConformance) -> None:
+            pytest.skip(reason)
+
+        test: Callable[..., None] = skipped
+    else:
+        title = scenario.title(cls)
+
+        def check(self: RunnerConformance, spec: Any) -> None:
+            violations = scenario.play(self, spec)
+            if violations:
+                raise ConformanceError(title, violations, spec)
+
+        check.__name__ = check.__qualname__ = name
+        owner = f"{cls.__module__}.{cls.__qualname__}.{name}"
+        check._hypothesis_internal_add_digest = owner.encode()  # type: ignore[attr-defined]
+        parent = settings(cls.hypothesis_settings)
+        limit = max(1, int(parent.max_examples * scenario.share))
+        if scenario.max_examples is not None:
+            limit = min(limit, scenario.max_examples)
+        test = given(spec=scenario.strategy(cls))(check)
+        for spec in scenario.examples(cls):
+            test = example(spec=spec)(test)
+        test = settings(parent, deadline=None, max_examples=limit)(test)
+    test.__name__ = test.__qualname__ = name
+    test.__doc__ = scenario.doc
+    return test
+
+
 def _make_machine_test(cls: type[RunnerConformance]) -> Callable[[RunnerConformance], None]:
     exact = cls.supports_mock_clock and cls.call_kind == "async"
 
@@ -348,8 +547,9 @@ def _make_machine_test(cls: type[RunnerConformance]) -> Callable[[RunnerConforma
 
     test = test_state_machine_agrees_with_reference_model
     test.__doc__ = (
-        "Random submit / wait-with-timeout / cancel / cancel_all / advance-clock / release "
-        "steps on one long-lived run agree, step by step, with `ReferenceModel`."
+        "Random steps (submits from several submitters, scoped waiters, as_completed "
+        "consumers, cancel / cancel_all / advance-clock / release, max_pending backpressure) "
+        "played in one run on a MockClock agree, step by step, with the state machine's model."
     )
     if exact:
         # As Hypothesis marks its own state machine tests, so that its pytest plugin reports

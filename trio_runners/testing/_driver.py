@@ -30,12 +30,15 @@ __all__ = [
     "AsyncCall",
     "BlockError",
     "CallError",
+    "KitBaseException",
     "FileTrace",
     "MemoryTrace",
     "Report",
     "SyncCall",
     "Trace",
     "TraceEvent",
+    "make_raising",
+    "raised_kind",
     "run_schedule",
 ]
 
@@ -46,6 +49,42 @@ class CallError(Exception):
 
 class BlockError(Exception):
     """What the kit raises inside ``start()`` to leave the block by an exception."""
+
+
+class KitBaseException(BaseException):
+    """A `BaseException` that is neither cancellation, `KeyboardInterrupt` nor `SystemExit`."""
+
+
+def make_raising(kind: str) -> BaseException:
+    """A fresh exception of one of `strategies.BASE_EXCEPTION_KINDS` (or ``fail``)."""
+    if kind == "fail":
+        return ValueError("a call's own error")
+    if kind == "stray_cancelled":
+        return trio.Cancelled._create()  # what a call re-raising a foreign Cancelled does
+    if kind == "custom_base":
+        return KitBaseException("a call's own BaseException")
+    if kind == "base_group":
+        return BaseExceptionGroup("group", [KitBaseException("in a group"), ValueError("v")])
+    if kind == "keyboard_interrupt":
+        return KeyboardInterrupt()
+    if kind == "system_exit":
+        return SystemExit(3)
+    if kind == "ki_group":
+        return BaseExceptionGroup("group", [KeyboardInterrupt(), ValueError("v")])
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def raised_kind(exc: BaseException) -> str | None:
+    """Which of `make_raising`'s non-propagating kinds a Crashed State's exception ``exc`` is
+    (None: none of them). A stray `trio.Cancelled` may be kept as is, or as the cause of
+    another exception (so that ``result()`` never raises a bare Cancelled in its reader)."""
+    if isinstance(exc, trio.Cancelled) or isinstance(exc.__cause__, trio.Cancelled):
+        return "stray_cancelled"
+    if isinstance(exc, KitBaseException):
+        return "custom_base"
+    if isinstance(exc, BaseExceptionGroup) and exc.subgroup(KitBaseException) is not None:
+        return "base_group"
+    return None
 
 
 @attrs.frozen
@@ -119,12 +158,13 @@ class FileTrace(Trace):
 class AsyncCall:
     """An async call of the kit: records ``start``, sleeps ``duration`` on Trio's clock,
     records ``end`` (or ``unwound`` if an exception, e.g. cancellation, interrupts it), then
-    returns its index or raises `CallError`."""
+    returns its index or raises `CallError` (or, with ``raises``, `make_raising` of it)."""
 
     trace: Trace
     index: int
     duration: float
     fails: bool
+    raises: str | None = None
 
     async def __call__(self) -> int:
         self.trace.record("start", self.index, trio.current_time())
@@ -134,6 +174,8 @@ class AsyncCall:
             self.trace.record("unwound", self.index, trio.current_time())
             raise
         self.trace.record("end", self.index, trio.current_time())
+        if self.raises is not None:
+            raise make_raising(self.raises)
         if self.fails:
             raise CallError(self.index)
         return self.index
@@ -148,11 +190,14 @@ class SyncCall:
     index: int
     duration: float
     fails: bool
+    raises: str | None = None
 
     def __call__(self) -> int:
         self.trace.record("start", self.index)
         time.sleep(self.duration)
         self.trace.record("end", self.index)
+        if self.raises is not None:
+            raise make_raising(self.raises)
         if self.fails:
             raise CallError(self.index)
         return self.index

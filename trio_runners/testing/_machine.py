@@ -1,281 +1,548 @@
-"""The stateful test: one long-lived ``trio.run`` in a helper thread, stepped by Hypothesis.
+"""The stateful test: random steps on one long-lived run, checked against a model after each.
 
-Each rule is one ``trio.from_thread.run`` into that run. Between steps the MockClock does not
-move (``autojump_threshold = inf``); the ``advance`` rule lets it run to a target instant
-(autojumping through every deadline in order) and every rule ends when all tasks are blocked,
-so after each step the runner and the `ReferenceModel` can be compared exactly.
+One example is one ``trio.run`` on a `trio.testing.MockClock` that never jumps between steps
+(``autojump_threshold = inf``). Hypothesis draws the example's steps (one integer each); each
+step runs inside the run, then the machine waits until every task is blocked and compares the
+runner with `_Model` exactly. Everything happens in one thread: no thread round trip per step.
+
+The steps: submit from one of several submitter tasks (lanes; a blocked submit is seen, and
+its own scope can cancel it), waits with a timeout and a cancel scope of their own
+(``statistics().waiters`` is checked exactly), ``cancel``, ``cancel_all``, ``release``,
+letting time pass, and ``as_completed`` consumers that take steps (each in a cancel scope of
+its own), are cancelled mid-step, ``aclose``, meet duplicate and unknown keys, and are
+drained after the exit (a cancelled step must lose no item). With ``max_pending`` (a kit
+capability), a submit that would block must be seen blocking, and a cancelled queued call
+gives its room back at once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import queue
-import threading
-from collections.abc import Awaitable, Callable, Hashable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 import trio.testing
-from hypothesis import settings
-from hypothesis.stateful import (
-    Bundle,
-    RuleBasedStateMachine,
-    invariant,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis import Phase, given, note, settings
+from hypothesis import strategies as st
 
-from .._base import RunnerStatistics
 from .._states import State, StateType
 from ._driver import AsyncCall, CallError, MemoryTrace
-from .reference import ReferenceModel
-from .strategies import durations, outcomes, ticks, timeouts
 
 if TYPE_CHECKING:
+    from .._base import AsCompleted, BaseTaskRunner
     from ._conformance import RunnerConformance
 
 __all__ = ["run_machine"]
 
-T = TypeVar("T")
-
-
-@attrs.define
-class _Waiter:
-    call: int
-    started_at: float
-    timeout: float | None
-    returned: bool = False
-    returned_at: float = math.nan
-    result: State[Any] | None = None
-
-
-@attrs.frozen
-class _Snapshot:
-    now: float
-    statistics: RunnerStatistics
-    states: dict[int, State[Any] | None]
+LANES = 3  #: submitter tasks
+#: Steps per example: Hypothesis's lists average min(max(2 * min, min + 5), (min + max) / 2)
+#: elements, 20 here. The all-zero step is advance(dt=0.0), so a shrunk example's padding is
+#: a no-op.
+MIN_STEPS, MAX_STEPS = 10, 40
+NEVER = -1  #: the index of a key that is never submitted
+_C = StateType.CANCELLED
 
 
 def _key(i: int) -> Hashable:
-    return f"call-{i}"
+    return "never-submitted" if i == NEVER else f"call-{i}"
 
 
-class RunnerMachine(RuleBasedStateMachine):
-    """Steps one runner and the reference model side by side."""
+@attrs.define
+class _Call:
+    index: int
+    duration: float
+    fails: bool
+    started_at: float | None = None
+    finished_at: float | None = None
+    outcome: StateType | None = None
+    released: bool = False
 
-    kit: RunnerConformance
 
-    def __init__(self) -> None:
-        super().__init__()
-        kit = self.kit
-        self.model = ReferenceModel(sequential=kit.sequential, max_workers=kit.max_workers)
-        self.runner = kit.new_runner()
+class _Model:
+    """FIFO admission into ``capacity`` slots; ``pending`` accepted calls may wait for one.
+
+    A submit registers its key at once. Sequential: the submit returns when its call ends (or,
+    cancelled while queued, when its turn comes). With ``pending``: it returns once fewer than
+    ``pending`` live calls are queued (cancelled ones take no room); blocked submits are
+    accepted FIFO. A submit whose call was cancelled while it waited may return at any time
+    until its turn comes.
+    """
+
+    def __init__(self, sequential: bool, capacity: int | None, pending: int | None) -> None:
+        self.sequential, self.capacity, self.pending = sequential, capacity, pending
+        self.now = 0.0
+        self.calls: list[_Call] = []
+        self.queue: deque[int] = deque()  # accepted, waiting for a slot (or the lock)
+        self.blocked: deque[int] = deque()  # submits waiting for room
+        self.running: list[int] = []
+
+    def live(self, i: int) -> bool:
+        return 0 <= i < len(self.calls) and not self.calls[i].released
+
+    def submit(self, duration: float, fails: bool) -> int:
+        i = len(self.calls)
+        self.calls.append(_Call(i, duration, fails))
+        (self.queue if self.pending is None else self.blocked).append(i)
+        self.settle()
+        return i
+
+    def submitting(self, i: int) -> bool | None:
+        """Is call i's submit still blocked? None: either answer is right now."""
+        if i in self.running:
+            return self.sequential
+        if i in self.queue or i in self.blocked:
+            waits = self.sequential or i in self.blocked
+            return None if waits and self.calls[i].outcome is not None else waits
+        return False
+
+    def end(self, i: int, outcome: StateType) -> None:
+        call = self.calls[i]
+        if call.outcome is None:
+            call.outcome, call.finished_at = outcome, self.now
+        if i in self.running:
+            self.running.remove(i)
+
+    def cancel(self, i: int) -> bool | type[KeyError]:
+        if not self.live(i):
+            return KeyError
+        if self.calls[i].outcome is not None:
+            return False
+        self.end(i, _C)
+        self.settle()
+        return True
+
+    def cancel_all(self) -> int:
+        unfinished = [c.index for c in self.calls if c.outcome is None]
+        for i in unfinished:
+            self.end(i, _C)
+        self.settle()
+        return len(unfinished)
+
+    def abandon(self, i: int) -> None:
+        """Call i's submitter was cancelled: the call ends Cancelled, its submit returns."""
+        self.end(i, _C)
+        for q in (self.queue, self.blocked):
+            if i in q:
+                q.remove(i)
+        self.settle()
+
+    def release(self, i: int) -> type[Exception] | None:
+        if not self.live(i):
+            return KeyError
+        if self.calls[i].outcome is None:
+            return RuntimeError
+        self.calls[i].released = True
+        return None
+
+    def advance(self, to: float) -> None:
+        while True:
+            t = min((self._end_time(i) for i in self.running), default=math.inf)
+            if t > to:
+                break
+            self.now = t
+            self.settle()
+        self.now = to
+
+    def _end_time(self, i: int) -> float:
+        call = self.calls[i]
+        assert call.started_at is not None
+        return call.started_at + call.duration
+
+    def settle(self) -> None:
+        """What happens at ``now`` without time passing: ends, admissions, acceptances."""
+        changed = True
+        while changed:
+            changed = False
+            for i in list(self.running):
+                if self._end_time(i) <= self.now:
+                    self.end(i, StateType.FAILED if self.calls[i].fails else StateType.COMPLETED)
+                    changed = True
+            while self.queue and (self.capacity is None or len(self.running) < self.capacity):
+                call = self.calls[self.queue.popleft()]
+                if call.outcome is None:  # a call cancelled while queued never starts
+                    call.started_at = self.now
+                    self.running.append(call.index)
+                changed = True
+            while self.blocked and sum(self.calls[i].outcome is None for i in self.queue) < (
+                self.pending or 0
+            ):
+                i = self.blocked.popleft()
+                if self.calls[i].outcome is None:
+                    self.queue.append(i)
+                changed = True
+
+    def statistics(self) -> dict[str, int]:
+        live = [c for c in self.calls if not c.released]
+        unfinished = sum(c.outcome is None for c in self.calls)
+        counts = {t: sum(c.outcome is t for c in self.calls) for t in StateType}
+        return {
+            "queued": unfinished - len(self.running),
+            "running": len(self.running),
+            "completed": counts[StateType.COMPLETED],
+            "failed": counts[StateType.FAILED],
+            "cancelled": counts[_C],
+            "crashed": counts[StateType.CRASHED],
+            "retained": sum(c.outcome is not None for c in live),
+        }
+
+
+@attrs.define(eq=False)
+class _Task:
+    """A waiter, a submit or an as_completed step: a task with a cancel scope of its own."""
+
+    what: str
+    call: int
+    started_at: float
+    deadline: float = math.inf  #: its own scope's deadline (or when that scope was cancelled)
+    timeout: float | None = None  #: wait's timeout
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    done: bool = False
+    ended_at: float = math.nan
+    result: Any = None  #: a State or None (wait), a (key, State) item or StopAsyncIteration
+    cancelled: bool = False
+    checked: bool = False
+
+    def __repr__(self) -> str:
+        return f"{self.what} started at {self.started_at}"
+
+
+@attrs.define(eq=False)
+class _Consumer:
+    iterator: AsCompleted
+    keys: list[int]
+    created_at: float
+    delivered: list[int] = attrs.Factory(list)
+    closed: bool = False
+    step: _Task | None = None
+
+
+@attrs.frozen
+class _Raw:
+    """One step as drawn: one integer read as four bytes and a flag, which
+    `_Machine._interpret` reads as the rule (if it applies then) and its arguments. Indices
+    are taken modulo what exists when the step runs, so every list of steps is valid and
+    Hypothesis shrinks it freely; one choice per step keeps generation cheap."""
+
+    rule: int
+    pick: int
+    t1: int
+    t2: int
+    fails: bool
+
+    @classmethod
+    def decode(cls, v: int) -> _Raw:
+        return cls(v & 255, v >> 8 & 255, v >> 16 & 255, v >> 24 & 255, bool(v >> 32 & 1))
+
+
+def _time(v: int) -> float:
+    """A byte as a time in [0, 4]: whole numbers or k/32 fractions, so sums are exact."""
+    return float(v % 4) if v < 128 else (v - 128) / 32
+
+
+def _timeout(v: int) -> float | None:
+    """A byte as a timeout: None (the simplest), 0 (poll), or a time."""
+    return None if v == 0 else 0.0 if v == 1 else _time(v - 2)
+
+
+#: Each rule's weight is how often it appears; swarm testing leaves some out of an example.
+_RULES: tuple[str, ...] = ("advance",) * 2 + ("submit",) * 5 + ("next_item", "cancel")
+_OPTIONAL: tuple[str, ...] = (
+    "wait",
+    "cancel",
+    "cancel_all",
+    "release",
+    "as_completed",
+    "cancel_submitter",
+)
+_OPTIONAL += ("cancel_waiter", "cancel_next_item", "aclose", "next_item")
+_RULES += _OPTIONAL
+#: Built once: building strategies per step costs more than running the step.
+_EXAMPLES = st.tuples(
+    st.frozensets(st.sampled_from(_OPTIONAL)),
+    st.lists(
+        st.integers(0, 2**33 - 1).map(_Raw.decode),
+        min_size=MIN_STEPS,
+        max_size=MAX_STEPS,
+    ),
+)
+
+
+class _Machine:
+    def __init__(self, kit: RunnerConformance, off: frozenset[str], steps: list[_Raw]) -> None:
+        self.off, self.steps = off, steps
+        self.model = _Model(
+            kit.sequential,
+            1 if kit.sequential else kit.max_workers,
+            kit.max_pending,
+        )
+        self.runner: BaseTaskRunner = kit.new_runner()
         self.trace = MemoryTrace()
         self.clock = trio.testing.MockClock()
-        self.waiters: list[_Waiter] = []
+        self.lanes: list[_Task | None] = [None] * LANES
+        self.waiters: list[_Task] = []
+        self.consumers: list[_Consumer] = []
         self.seen: dict[int, State[Any]] = {}
+        self.errors: list[str] = []
         self.cancelled_caught: bool | None = None
-        self.error: BaseException | None = None
-        #: The last invariant check passed (rules are always followed by one).
-        self._healthy = True
-        self._outer: trio.Nursery | None = None
-        self._scope: trio.CancelScope | None = None
-        self._send: trio.MemorySendChannel[tuple[Hashable, AsyncCall]] | None = None
-        self._shutdown: trio.Event | None = None
-        ready: queue.Queue[trio.lowlevel.TrioToken | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._thread_main, args=(ready,), daemon=True)
-        self._thread.start()
-        token = ready.get()
-        if token is None:
-            self._raise_error()
-        assert token is not None
-        self._token = token
 
-    # ------------------------------------------------------------------ the Trio side
+    # ------------------------------------------------------------------ the run
 
-    def _thread_main(self, ready: queue.Queue[trio.lowlevel.TrioToken | None]) -> None:
-        try:
-            trio.run(self._trio_main, ready, clock=self.clock)
-        except BaseException as exc:  # reported on the Hypothesis side, see _raise_error
-            self.error = exc
-        ready.put(None)
-
-    async def _trio_main(self, ready: queue.Queue[trio.lowlevel.TrioToken | None]) -> None:
-        self._shutdown = trio.Event()
+    async def main(self) -> None:
+        failure: AssertionError | None = None
         async with trio.open_nursery() as outer:
-            self._outer = outer
-            with trio.CancelScope() as scope:
-                self._scope = scope
-                async with self.runner.start():
-                    send, receive = trio.open_memory_channel[tuple[Hashable, AsyncCall]](math.inf)
-                    self._send = send
-                    ready.put(trio.lowlevel.current_trio_token())
-                    # One submitter drains a FIFO channel: submission order is structural.
-                    async with receive:
-                        async for key, call in receive:
-                            await self.runner.submit(key, call)
-            self.cancelled_caught = scope.cancelled_caught
-            await self._shutdown.wait()
+            self.outer = outer
+            await outer.start(self._host)
+            try:
+                await self._steps()
+            except AssertionError as exc:  # raised below, out of the nursery's group
+                failure = exc
+            outer.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
-    def _raise_error(self) -> None:
-        error = self.error
-        assert error is not None
-        raise AssertionError(f"the Trio run ended with {error!r}") from error
-
-    def _step(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run ``fn`` in the Trio thread, then wait until every task there is blocked."""
-        self._healthy = False  # until the invariant has checked the result
-
-        async def step() -> T:
-            result = await fn(*args)
+    async def _steps(self) -> None:
+        for raw in self.steps:
+            step = self._interpret(raw)
+            if step is None or step == ("advance", {"dt": 0.0}):
+                continue
+            rule, args = step
+            note(f"{rule}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
+            await getattr(self, rule)(**args)
             await trio.testing.wait_all_tasks_blocked()
-            return result
+            self.check()
+        self.scope.cancel()  # the scope around start(): every unfinished call ends Cancelled
+        await trio.testing.wait_all_tasks_blocked()
+        for call in self.model.calls:
+            if call.outcome is None:
+                self.model.end(call.index, _C)
+        self.check(exited=True)
+        await self._drain_consumers()
 
+    async def _host(self, task_status: trio.TaskStatus[None]) -> None:
+        with trio.CancelScope() as scope:
+            self.scope = scope
+            async with self.runner.start(), trio.open_nursery() as lanes:
+                self.lanes_nursery = lanes
+                task_status.started()
+                await trio.sleep_forever()
+        self.cancelled_caught = scope.cancelled_caught
+
+    async def _in_scope(self, task: _Task, fn: Callable[[], Any]) -> None:
+        task.scope.deadline = task.deadline
+        returned = False
         try:
-            return trio.from_thread.run(step, trio_token=self._token)
-        except trio.RunFinishedError:
-            self._thread.join()
-            self._raise_error()
-            raise
+            with task.scope:
+                task.result = await fn()
+                returned = True
+        except Exception as exc:  # reported by the next check, with the step that caused it
+            self.errors.append(f"{task} raised {exc!r}")
+        finally:  # also when the scope around start() cancels a submitter
+            task.cancelled = not returned
+            task.done, task.ended_at = True, trio.current_time()
 
     # ------------------------------------------------------------------ rules
 
-    keys = Bundle("keys")
-
-    @rule(target=keys, duration=durations(2), fails=outcomes())
-    def submit(self, duration: float, fails: bool) -> int:
-        i = self.model.submit(duration, fails)
-        call = AsyncCall(self.trace, i, duration, fails)
-
-        async def do() -> None:
-            assert self._send is not None
-            self._send.send_nowait((_key(i), call))
-
-        self._step(do)
-        return i
-
-    @rule(i=keys, timeout=timeouts(3))
-    def wait(self, i: int, timeout: float | None) -> None:
-        call = self.model.calls[i]
-        if not call.registered or call.released:
-
-            async def expect_key_error() -> bool:
-                with trio.move_on_after(0):
-                    try:
-                        await self.runner.wait(_key(i), timeout)
-                    except KeyError:
-                        return True
-                return False
-
-            assert self._step(expect_key_error), f"wait on unknown key {i} did not raise KeyError"
-            return
-        waiter = _Waiter(i, self.model.now, timeout)
-        self.waiters.append(waiter)
-
-        async def run_waiter() -> None:
-            waiter.result = await self.runner.wait(_key(i), timeout)
-            waiter.returned_at = trio.current_time()
-            waiter.returned = True
-
-        async def spawn() -> None:
-            assert self._outer is not None
-            self._outer.start_soon(run_waiter)
-
-        self._step(spawn)
-
-    @rule(i=keys)
-    def cancel(self, i: int) -> None:
-        expected = self.model.cancel(i)
-
-        async def do() -> bool | type[KeyError]:
-            try:
-                return self.runner.cancel(_key(i))
-            except KeyError:
-                return KeyError
-
-        got = self._step(do)
-        assert got == expected, f"cancel(call {i}) gave {got}, the model says {expected}"
-
-    @rule()
-    def cancel_all(self) -> None:
-        expected = self.model.cancel_all()
-
-        async def do() -> int:
-            return self.runner.cancel_all()
-
-        got = self._step(do)
-        assert got == expected, f"cancel_all() cancelled {got} calls, the model says {expected}"
-
-    @rule(dt=ticks(2))
-    def advance(self, dt: float) -> None:
-        target = self.model.now + dt
-
-        async def do() -> None:
-            self.clock.autojump_threshold = 0
-            await trio.sleep_until(target)
-            self.clock.autojump_threshold = math.inf
-
-        self._step(do)
-        self.model.advance(target)
-
-    @rule(i=keys)
-    def release(self, i: int) -> None:
-        expected = self.model.release(i)
-
-        async def do() -> type[Exception] | None:
-            try:
-                self.runner.release(_key(i))
-            except (KeyError, RuntimeError) as exc:
-                return type(exc)
+    def _interpret(self, raw: _Raw) -> tuple[str, dict[str, Any]] | None:
+        """The rule and arguments ``raw`` means now; None if its rule does not apply."""
+        n = len(self.model.calls)
+        lanes, waiters, consumers = self.lanes, self.waiters, self.consumers
+        free = [lane for lane, task in enumerate(lanes) if task is None]
+        busy = [lane for lane, task in enumerate(lanes) if task is not None]
+        pending = [w for w, task in enumerate(waiters) if not task.done]
+        idle = [c for c, con in enumerate(consumers) if con.step is None or con.step.done]
+        stepping = [c for c in range(len(consumers)) if c not in idle]
+        open_ = [c for c in idle if not consumers[c].closed]
+        applies = {
+            "advance": True,
+            "submit": bool(free),
+            "cancel_submitter": bool(busy),
+            "cancel_waiter": bool(pending),
+            "next_item": bool(idle),
+            "cancel_next_item": bool(stepping),
+            "aclose": bool(open_),
+        }
+        # The rule does not depend on the state, and calls, waiters and consumers are counted
+        # from the newest: deleting a step while shrinking changes the meaning of few others.
+        rule = _RULES[raw.rule % len(_RULES)]
+        if rule in self.off or not applies.get(rule, n > 0):
             return None
 
-        got = self._step(do)
+        def pick(among: list[int]) -> int:
+            return among[-1 - raw.pick % len(among)] if among else NEVER
+
+        def call(b: int) -> int:  # NEVER or a call
+            return n - 1 - b % (n + 1)
+
+        i, t1, t2 = call(raw.pick), _time(raw.t1), _timeout(raw.t2)
+        keys = [call(b) for b in (raw.pick, raw.t1, raw.t2)[: 1 + raw.t2 % 3]]
+        args: dict[str, dict[str, Any]] = {
+            "advance": {"dt": t1},
+            "submit": {"lane": pick(free), "duration": _time(raw.t1 + 1), "fails": raw.fails},
+            "cancel_submitter": {"lane": pick(busy)},
+            "wait": {"i": i, "timeout": _timeout(raw.t1), "scope_timeout": t2},
+            "cancel": {"i": i},
+            "cancel_all": {},
+            "release": {"i": i},
+            "as_completed": {"keys": keys},
+            "cancel_waiter": {"w": pick(pending)},
+            "next_item": {"c": pick(idle), "timeout": t2},
+            "cancel_next_item": {"c": pick(stepping)},
+            "aclose": {"c": pick(open_)},
+        }
+        return rule, args[rule]
+
+    async def advance(self, dt: float) -> None:
+        target = self.model.now + dt
+        self.clock.autojump_threshold = 0
+        await trio.sleep_until(target)
+        self.clock.autojump_threshold = math.inf
+        self.model.advance(target)
+
+    async def submit(self, lane: int, duration: float, fails: bool) -> None:
+        i = self.model.submit(duration, fails)
+        call = AsyncCall(self.trace, i, duration, fails)
+        task = self.lanes[lane] = _Task(f"lane {lane}: submit(call {i})", i, self.model.now)
+        self.lanes_nursery.start_soon(
+            self._in_scope, task, lambda: self.runner.submit(_key(i), call)
+        )
+
+    async def cancel_submitter(self, lane: int) -> None:
+        task = self.lanes[lane]
+        assert task is not None
+        task.scope.cancel()
+        self.model.abandon(task.call)
+
+    async def wait(self, i: int, timeout: float | None, scope_timeout: float | None) -> None:
+        if not self.model.live(i):
+            with trio.move_on_after(0):
+                try:
+                    await self.runner.wait(_key(i), timeout)
+                except KeyError:
+                    return
+            raise AssertionError(f"wait on unknown key {_key(i)!r} did not raise KeyError")
+        now = self.model.now
+        deadline = math.inf if scope_timeout is None else now + scope_timeout
+        what = f"wait(call {i}, timeout={timeout}) in a scope of deadline {deadline}"
+        task = _Task(what, i, now, deadline, timeout)
+        self.waiters.append(task)
+        self.outer.start_soon(self._in_scope, task, lambda: self.runner.wait(_key(i), timeout))
+
+    async def cancel_waiter(self, w: int) -> None:
+        self._cancel(self.waiters[w])
+
+    def _cancel(self, task: _Task | None) -> None:
+        assert task is not None
+        task.scope.cancel()
+        task.deadline = min(task.deadline, self.model.now)
+
+    async def cancel(self, i: int) -> None:
+        expected = self.model.cancel(i)
+        try:
+            got: bool | type[KeyError] = self.runner.cancel(_key(i))
+        except KeyError:
+            got = KeyError
+        assert got == expected, f"cancel(call {i}) gave {got}, the model says {expected}"
+
+    async def cancel_all(self) -> None:
+        got, expected = self.runner.cancel_all(), self.model.cancel_all()
+        assert got == expected, f"cancel_all() cancelled {got} calls, the model says {expected}"
+
+    async def release(self, i: int) -> None:
+        expected = self.model.release(i)
+        got: type[Exception] | None = None
+        try:
+            self.runner.release(_key(i))
+        except (KeyError, RuntimeError) as exc:
+            got = type(exc)
         assert got is expected, f"release(call {i}) gave {got}, the model says {expected}"
+
+    async def as_completed(self, keys: list[int]) -> None:
+        try:
+            iterator = self.runner.as_completed([_key(i) for i in keys])
+        except KeyError:
+            assert not all(self.model.live(i) for i in keys), f"as_completed({keys}): KeyError"
+            return
+        assert all(self.model.live(i) for i in keys), f"as_completed({keys}): no KeyError"
+        self.consumers.append(_Consumer(iterator, list(dict.fromkeys(keys)), self.model.now))
+
+    async def next_item(self, c: int, timeout: float | None) -> None:
+        con = self.consumers[c]
+        now = self.model.now
+        deadline = math.inf if timeout is None else now + timeout
+        what = f"consumer {c}: a step of as_completed({con.keys}) with deadline {deadline}"
+        con.step = _Task(what, NEVER, now, deadline)
+        self.outer.start_soon(self._in_scope, con.step, lambda: self._next(con.iterator))
+
+    @staticmethod
+    async def _next(iterator: AsCompleted) -> Any:
+        try:
+            return await iterator.__anext__()
+        except StopAsyncIteration:
+            return StopAsyncIteration
+
+    async def cancel_next_item(self, c: int) -> None:
+        self._cancel(self.consumers[c].step)
+
+    async def aclose(self, c: int) -> None:
+        self.consumers[c].closed = True
+        await self.consumers[c].iterator.aclose()
+
+    async def _drain_consumers(self) -> None:
+        """After the exit every call has a State: each consumer must deliver all of them."""
+        for c, con in enumerate(self.consumers):
+            for _ in range(len(con.keys) + 1):
+                await self.next_item(c, None)
+                await trio.testing.wait_all_tasks_blocked()
+                self._check_consumer(con)
+                if con.step is not None and con.step.result is StopAsyncIteration:
+                    break
+            else:
+                raise AssertionError(f"consumer {c} did not stop after {len(con.keys)} items")
 
     # ------------------------------------------------------------------ checks
 
-    def _snapshot(self) -> _Snapshot:
-        async def do() -> _Snapshot:
-            states = {
-                c.index: self.runner.state(_key(c.index))
-                for c in self.model.calls
-                if c.registered and not c.released
-            }
-            return _Snapshot(trio.current_time(), self.runner.statistics(), states)
-
-        return self._step(do)
-
-    @invariant()
-    def agrees_with_the_model(self) -> None:
-        snap = self._snapshot()
+    def check(self, exited: bool = False) -> None:
         model = self.model
+        assert not self.errors, self.errors
+        assert trio.current_time() == model.now, f"clock {trio.current_time()} != {model.now}"
         self._check_starts()
-        assert snap.now == model.now, f"Trio's clock is at {snap.now}, the model at {model.now}"
-        expected = model.statistics()
-        waiting = sum(1 for w in self.waiters if not w.returned)
-        got = snap.statistics
-        for field in attrs.fields(type(expected)):
-            assert getattr(got, field.name) == getattr(expected, field.name), (
-                f"statistics().{field.name} == {getattr(got, field.name)} at {model.now},"
-                f" the model says {getattr(expected, field.name)}"
+        got = self.runner.statistics()
+        for name, want in model.statistics().items():
+            assert getattr(got, name) == want, (
+                f"statistics().{name} == {getattr(got, name)} at {model.now}, model: {want}"
             )
-        assert got.waiters == waiting, f"{got.waiters} waiters counted, {waiting} waiting"
-        for i, state in snap.states.items():
-            self._check_state(i, state)
-        for waiter in self.waiters:
-            self._check_waiter(waiter)
-        self._healthy = True
+        waiting = sum(not w.done for w in self.waiters)
+        assert got.waiters == waiting, f"statistics().waiters == {got.waiters}, {waiting} waiting"
+        for call in model.calls:
+            if not call.released:
+                self._check_state(call, self.runner.state(_key(call.index)))
+        for lane, task in enumerate(self.lanes):
+            if task is not None:
+                blocked = False if exited else model.submitting(task.call)
+                if blocked is not None:
+                    assert task.done is not blocked, (
+                        f"lane {lane}: submit of call {task.call} started at {task.started_at}"
+                        f" is {'done' if task.done else 'blocked'} at {model.now}; the model"
+                        f" says {'blocked' if blocked else 'done'}"
+                    )
+                if task.done:
+                    self.lanes[lane] = None
+        for w in self.waiters:
+            self._check_waiter(w)
+        for con in self.consumers:
+            self._check_consumer(con)
+        if exited:
+            assert self.cancelled_caught is True, "the scope around start() did not catch it"
 
-    def _check_state(self, i: int, state: State[Any] | None) -> None:
-        call = self.model.calls[i]
+    def _check_state(self, call: _Call, state: State[Any] | None) -> None:
+        i = call.index
         if state is None:
             assert call.outcome is None, f"call {i} should be {call.outcome} at {self.model.now}"
             return
-        assert state.type is call.outcome, (
-            f"call {i} is {state!r} at {self.model.now}, the model says {call.outcome}"
-        )
+        assert state.type is call.outcome, f"call {i} is {state!r}, the model: {call.outcome}"
         if state.type is StateType.COMPLETED:
             assert state.result() == i
         elif state.type is StateType.FAILED:
@@ -289,79 +556,80 @@ class RunnerMachine(RuleBasedStateMachine):
             if event.kind == "start":
                 starts.setdefault(event.call, []).append(event.time)
         for call in self.model.calls:
-            got = starts.get(call.index, [])
-            want = [] if call.started_at is None else [call.started_at]
-            assert got == want, (
-                f"call {call.index} started at {got}; the model (FIFO, one run per call)"
-                f" says {want}"
-            )
+            got, want = starts.get(call.index, []), [call.started_at]
+            if call.started_at is None:
+                want = []
+            assert got == want, f"call {call.index} started at {got}; the model says {want}"
 
-    def _check_waiter(self, w: _Waiter) -> None:
-        finished = self.model.finish_time(w.call)
-        deadline = math.inf if w.timeout is None else w.started_at + w.timeout
-        desc = f"wait(call {w.call}, timeout={w.timeout}) started at {w.started_at}"
-        now = self.model.now
-        if finished is not None and finished <= deadline:
-            tie = finished == deadline
-            if not w.returned:
-                raise AssertionError(f"{desc}: the call finished at {finished}; still waiting")
-            assert w.returned_at == max(finished, w.started_at), f"{desc}: late or early"
-            if not tie:
-                assert w.result is not None, f"{desc}: returned None, not the State"
-            if w.result is not None:
-                assert w.result is self.seen.get(w.call, w.result), f"{desc}: another State"
-        elif deadline <= now:
-            returned_none_in_time = w.returned and w.result is None and w.returned_at == deadline
-            assert returned_none_in_time, (
-                f"{desc}: should have returned None at {deadline}; returned={w.returned}"
-                f" {w.result!r} at {w.returned_at}"
-            )
-        else:
-            assert not w.returned, f"{desc}: returned {w.result!r} at {w.returned_at}, too early"
+    def _ends(self, task: _Task, outcomes: dict[str, float]) -> None:
+        """``task`` may end as each of ``outcomes`` (value, none, cancelled) at its time: it
+        must end at the earliest of them, as one of the outcomes due then."""
+        first = min(outcomes.values())
+        desc = f"{task} (now {self.model.now})"
+        if first > self.model.now:
+            assert not task.done, f"{desc}: ended early; expected {outcomes}"
+            return
+        assert task.done and task.ended_at == first, f"{desc}: should end at {first}: {outcomes}"
+        allowed = {what for what, t in outcomes.items() if t == first}
+        kind = "cancelled" if task.cancelled else "none" if task.result is None else "value"
+        assert kind in allowed, f"{desc}: ended {kind}; at {first} it may only be {allowed}"
 
-    def teardown(self) -> None:
-        try:
-            # Hypothesis calls teardown after a failed step too: check the exit only after a
-            # step that passed, so that the first failure is the one reported.
-            if self._healthy and self.error is None and self._thread.is_alive():
-                self._exit_runner()
-        finally:
-            self._stop_thread()
+    def _check_waiter(self, w: _Task) -> None:
+        finished = self.model.calls[w.call].finished_at
+        outcomes = {"cancelled": w.deadline}
+        if finished is not None:
+            outcomes["value"] = max(finished, w.started_at)
+        if w.timeout is not None:
+            outcomes["none"] = w.started_at + w.timeout
+        self._ends(w, outcomes)
+        if w.done and not w.cancelled and w.result is not None:
+            assert w.result is self.seen[w.call], f"{w}: another State than the call's"
 
-    def _exit_runner(self) -> None:
-        async def cancel_scope() -> None:
-            assert self._scope is not None
-            self._scope.cancel()
+    def _check_consumer(self, con: _Consumer) -> None:
+        task = con.step
+        if task is None:
+            return
+        model = self.model
 
-        self._step(cancel_scope)
-        self.model.cancel_everything()
-        assert self.cancelled_caught is True, "the scope around start() did not catch Cancelled"
-        hung = [w for w in self.waiters if not w.returned]
-        assert not hung, f"waiters hung after the runner exited: {hung}"
-        for i, state in self._snapshot().states.items():
-            assert state is not None, f"call {i} has no State after the runner exited"
-            self._check_state(i, state)
+        def ready(i: int) -> float:
+            finished = model.calls[i].finished_at
+            return math.inf if finished is None else max(finished, con.created_at)
 
-    def _stop_thread(self) -> None:
-        if self._thread.is_alive():
-
-            def stop() -> None:
-                assert self._shutdown is not None
-                assert self._outer is not None
-                self._outer.cancel_scope.cancel()  # waiters that hung, if any
-                self._shutdown.set()
-
-            with contextlib.suppress(trio.RunFinishedError):  # it ended on its own meanwhile
-                trio.from_thread.run_sync(stop, trio_token=self._token)
-        self._thread.join()
+        left = [i for i in con.keys if i not in con.delivered]
+        outcomes = {"cancelled": task.deadline}
+        first = task.started_at if con.closed or not left else min(map(ready, left))
+        if first < math.inf:  # an item, or StopAsyncIteration at once
+            outcomes["value"] = max(first, task.started_at)
+        if task.checked:
+            return
+        self._ends(task, outcomes)
+        if not task.done:
+            return
+        task.checked, result, desc = True, task.result, repr(task)
+        if task.cancelled:
+            return
+        if result is StopAsyncIteration:
+            assert con.closed or not left, f"{desc}: stopped; calls {left} never delivered"
+            return
+        assert not con.closed, f"{desc}: gave {result!r} after aclose()"
+        key, state = result
+        i = next((j for j in left if _key(j) == key), None)
+        assert i is not None, f"{desc}: gave {key!r}, not one of {left}"
+        assert ready(i) == min(map(ready, left)), f"{desc}: gave call {i} out of finish order"
+        assert state is self.seen.setdefault(i, state), f"{desc}: another State for call {i}"
+        con.delivered.append(i)
 
 
 def run_machine(kit: RunnerConformance, hypothesis_settings: settings) -> None:
     """Run the state machine against ``kit``'s runner."""
-    machine = type(
-        f"{type(kit).__name__}Machine",
-        (RunnerMachine,),
-        {"kit": kit, "__module__": type(kit).__module__},
-    )
-    # Typed in recent Hypothesis releases, untyped in the last ones for Python 3.10.
-    run_state_machine_as_test(machine, settings=hypothesis_settings)  # type: ignore[no-untyped-call,unused-ignore]
+
+    def machine(example: tuple[frozenset[str], list[_Raw]]) -> None:
+        m = _Machine(kit, *example)
+        trio.run(m.main, clock=m.clock)
+
+    owner = f"{type(kit).__module__}.{type(kit).__qualname__}.state_machine"
+    machine._hypothesis_internal_add_digest = owner.encode()  # type: ignore[attr-defined]
+    # No explain phase: it traces every line of a failing example's replays (minutes here),
+    # and the steps noted for the failing example already say what happened.
+    phases = [p for p in hypothesis_settings.phases if p is not Phase.explain]
+    settings(hypothesis_settings, deadline=None, phases=phases)(given(_EXAMPLES)(machine))()

@@ -37,6 +37,8 @@ class ModelCall:
     finished_at: float | None = None
     outcome: StateType | None = None
     released: bool = False
+    #: Its ``submit`` has returned (False while blocked by ``max_pending`` backpressure).
+    accepted: bool = True
 
     @property
     def finished(self) -> bool:
@@ -64,11 +66,21 @@ class ReferenceModel:
         runs the call to completion, so a later call has not been submitted yet); implies a
         capacity of 1.
       max_workers: the worker limit; None for unbounded.
+      max_pending: with ``max_workers``, how many live calls may be accepted and not yet
+        admitted; a further ``submit`` blocks (`ModelCall.accepted` is False) until a queued
+        call is admitted or cancelled, then the blocked submits are accepted in FIFO order.
     """
 
-    def __init__(self, *, sequential: bool = False, max_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        sequential: bool = False,
+        max_workers: int | None = None,
+        max_pending: int | None = None,
+    ) -> None:
         self.sequential = sequential
         self.capacity: int | None = 1 if sequential else max_workers
+        self.max_pending = None if sequential or max_workers is None else max_pending
         self.now = 0.0
         self.calls: list[ModelCall] = []
         self._queue: deque[int] = deque()
@@ -77,14 +89,24 @@ class ReferenceModel:
     # ------------------------------------------------------------------ operations
 
     def submit(self, duration: float, fails: bool) -> int:
-        """Submit a call now; return its index."""
+        """Submit a call now; return its index. With ``max_pending`` the submit may block:
+        see `ModelCall.accepted` (`submit_blocks` says beforehand)."""
         index = len(self.calls)
-        self.calls.append(
-            ModelCall(index, duration, fails, self.now, registered=not self.sequential)
-        )
+        call = ModelCall(index, duration, fails, self.now, registered=not self.sequential)
+        call.accepted = not self.submit_blocks()
+        self.calls.append(call)
         self._queue.append(index)
         self._settle()
         return index
+
+    def pending(self) -> int:
+        """Live calls accepted and not admitted (what ``max_pending`` bounds)."""
+        return sum(1 for i in self._queue if self.calls[i].accepted and not self.calls[i].finished)
+
+    def submit_blocks(self) -> bool:
+        """A ``submit`` made now would block (backpressure)."""
+        blocked = any(not self.calls[i].accepted for i in self._queue)
+        return self.max_pending is not None and (blocked or self.pending() >= self.max_pending)
 
     def cancel(self, index: int) -> bool | type[KeyError]:
         """What ``runner.cancel(key)`` does now: True, False, or `KeyError` (unknown key)."""
@@ -186,6 +208,16 @@ class ReferenceModel:
                 if call.finished:  # cancelled while queued: never starts
                     continue
                 call.registered = True
+                call.accepted = True
                 call.started_at = self.now
                 self._running.append(call.index)
+                changed = True
+            # Room freed by admissions and cancels goes to the blocked submits, in order.
+            for i in self._queue:
+                call = self.calls[i]
+                if call.accepted or call.finished:
+                    continue
+                if self.max_pending is not None and self.pending() >= self.max_pending:
+                    break
+                call.accepted = True
                 changed = True

@@ -1,0 +1,104 @@
+"""The state machine catches each deliberately broken runner here.
+
+Each broken runner is one of ours with one behaviour changed (using private names where the
+bug lives in the core's bookkeeping). Each test runs the state machine alone, without
+shrinking (not what these tests are about), and asserts that it reports the broken promise.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+import pytest
+import trio
+from hypothesis import Phase, settings
+
+from trio_runners import ConcurrentTaskRunner, SequentialTaskRunner, State
+from trio_runners.testing import RunnerConformance
+from trio_runners.testing._machine import run_machine
+
+# ---------------------------------------------------------------------- the broken runners
+
+
+class KeepsPendingRoom(ConcurrentTaskRunner):  # type: ignore[misc]
+    """A queued call that is cancelled never gives its max_pending room back (hole 1)."""
+
+    def _finish(self, record: Any, state: State[Any]) -> None:
+        record.room = None  # the core would release it here
+        super()._finish(record, state)
+
+
+class _CountsBeforeReceiving:
+    """An as_completed iterator whose step counts its item before the item has arrived: a
+    step cancelled while it waits loses one item (iteration stops one short)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __aiter__(self) -> _CountsBeforeReceiving:
+        return self
+
+    async def __anext__(self) -> tuple[Hashable, State[Any]]:
+        inner = self._inner
+        if inner._remaining == 0:
+            await trio.lowlevel.checkpoint()
+            raise StopAsyncIteration
+        inner._remaining -= 1
+        item: tuple[Hashable, State[Any]] = await inner._receive.receive()
+        return item
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class LosesAnItemOnACancelledStep(ConcurrentTaskRunner):  # type: ignore[misc]
+    def as_completed(self, keys: Iterable[Hashable]) -> Any:
+        return _CountsBeforeReceiving(super().as_completed(keys))
+
+
+class CancelledWaiterStaysCounted(SequentialTaskRunner):  # type: ignore[misc]
+    """A waiter cancelled by its own scope is still counted in statistics().waiters."""
+
+    async def wait(self, key: Hashable, timeout: float | None = None) -> State[Any] | None:
+        try:
+            return await super().wait(key, timeout)
+        except trio.Cancelled:
+            self._waiters += 1
+            raise
+
+
+# ---------------------------------------------------------------------- helpers
+
+# Each broken runner is found within a few hundred examples; 2,000 make a miss unlikely.
+SEARCH = settings(max_examples=2000, deadline=None, database=None, phases=[Phase.generate])
+
+
+def machine_fails(factory: Callable[[], Any], match: str, **capabilities: Any) -> None:
+    kit = type(
+        "Kit", (RunnerConformance,), {"runner_factory": staticmethod(factory), **capabilities}
+    )()
+    with pytest.raises(AssertionError, match=match):
+        run_machine(kit, SEARCH)
+
+
+# ---------------------------------------------------------------------- the tests
+
+
+def test_state_machine_catches_cancelled_queued_calls_that_keep_their_room() -> None:
+    machine_fails(
+        functools.partial(KeepsPendingRoom, max_workers=1, max_pending=2),
+        re.escape("is blocked at") + ".*" + re.escape("the model says done"),
+        max_workers=1,
+        max_pending=2,
+    )
+
+
+def test_state_machine_catches_an_as_completed_step_that_loses_an_item() -> None:
+    machine_fails(LosesAnItemOnACancelledStep, "never delivered")
+
+
+def test_state_machine_catches_a_cancelled_waiter_left_in_the_count() -> None:
+    machine_fails(CancelledWaiterStaysCounted, re.escape("statistics().waiters"), sequential=True)
