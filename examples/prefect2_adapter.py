@@ -9,8 +9,9 @@ only what differs in *form*:
   the kit's calls return plain values. ``submit`` hands Prefect a call that awaits the kit's
   call and wraps the value it returns in a Prefect ``Completed`` State. Nothing is caught: an
   exception or a cancellation raised by the call reaches Prefect's runner untouched.
-- ``wait`` returns what Prefect stored, translated to a `trio_runners.states.State` with the
-  same label (Completed, Failed, Crashed, Cancelled) and the same exception.
+- ``wait`` returns what Prefect stored, translated (once per stored object) to a
+  `trio_runners.states.State` with the same label (Completed, Failed, Crashed, Cancelled)
+  and the same exception.
 
 It fixes nothing: no exception is caught, retried or re-raised differently, no checkpoint is
 added, no cancellation is translated. Whatever the foreign runner does, the kit sees. It has
@@ -66,6 +67,9 @@ class Prefect2Adapter:
 
     def __init__(self, runner: Any) -> None:
         self.runner = runner
+        # One translation per stored object, so that every waiter of a call gets one State
+        # object, as every waiter gets Prefect's one stored object.
+        self._translated: dict[int, tuple[Any, State[Any]]] = {}
 
     @classmethod
     def factory(cls, runner_class: Callable[[], Any]) -> Callable[[], Prefect2Adapter]:
@@ -85,7 +89,11 @@ class Prefect2Adapter:
     async def wait(self, key: Hashable, timeout: float | None = None) -> State[Any] | None:
         """Prefect's ``wait(key, timeout)``; what it returns, translated by `to_state`."""
         stored = await self.runner.wait(key, timeout)
-        return None if stored is None else to_state(stored)
+        if stored is None:
+            return None
+        if id(stored) not in self._translated:
+            self._translated[id(stored)] = (stored, to_state(stored))
+        return self._translated[id(stored)][1]
 
     def __repr__(self) -> str:
         return f"Prefect2Adapter({type(self.runner).__name__}())"

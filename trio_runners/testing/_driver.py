@@ -19,7 +19,6 @@ from typing import Any
 import attrs
 import trio
 
-from .._base import BaseTaskRunner
 from .._states import State
 from .strategies import CallSpec, Schedule, WaitSpec
 
@@ -241,6 +240,9 @@ class Report:
     later: dict[int, State[Any] | None] = attrs.Factory(dict)
     cancels: list[CancelAction] = attrs.Factory(list)
     trace: list[TraceEvent] = attrs.Factory(list)
+    #: Endings a foreign runner labels Crashed: ``error`` (the call raised an Exception),
+    #: ``cancelled`` (the call was cancelled). Ours label them Failed and Cancelled.
+    crashed_means: frozenset[str] = frozenset()
     cancelled_caught: bool = False
     block_error_propagated: bool = False
     exit_time: float = math.nan
@@ -259,8 +261,26 @@ class Report:
 CallFactory = Callable[[Trace, int, CallSpec], Callable[[], Any]]
 
 
+@attrs.define(eq=False)
+class _KnownWhenStarted(Trace):
+    """A `MemoryTrace` wrapper that also sets ``known[i]`` when call ``i`` records its start
+    on the loop's thread: from then on ``wait`` must know the call's key."""
+
+    inner: Trace
+    known: list[trio.Event]
+    loop_thread: int = attrs.Factory(threading.get_ident)
+
+    def record(self, kind: str, call: int, at: float | None = None) -> None:
+        self.inner.record(kind, call, at)
+        if kind == "start" and threading.get_ident() == self.loop_thread:
+            self.known[call].set()
+
+    def events(self) -> list[TraceEvent]:
+        return self.inner.events()
+
+
 async def run_schedule(
-    runner: BaseTaskRunner,
+    runner: Any,
     schedule: Schedule,
     *,
     trace: Trace,
@@ -269,8 +289,14 @@ async def run_schedule(
     sequential: bool,
     time_unit: float = 1.0,
     hang_limit: float = 1e6,
+    has_state: bool = True,
 ) -> Report:
     """Play ``schedule`` against ``runner`` (unstarted) inside the current Trio run.
+
+    ``runner`` needs the kit's core (`CoreRunner`), plus ``cancel`` / ``cancel_all`` /
+    ``release`` / ``statistics`` when the schedule draws them, and ``state(key)`` when
+    ``has_state`` (without it, States are read with ``await wait(key, 0)``). An exception a
+    ``wait`` raises is recorded as a violation (prefix ``runner:``), never let out.
 
     Times of the schedule are multiplied by ``time_unit`` (1 on a MockClock). After the runner
     has exited, every waiter must return within ``hang_limit`` seconds (instantly, on a
@@ -283,6 +309,10 @@ async def run_schedule(
     report.submit_returned = [False] * n
     report.submit_times = [None] * n
     submitted = [trio.Event() for _ in range(n)]
+    # Set once wait(key) must know the key: submit() returned, or the call started. (A key
+    # registered at some checkpoint inside submit() is fine: nothing waits before that.)
+    known = [trio.Event() for _ in range(n)]
+    call_trace = _KnownWhenStarted(trace, known) if isinstance(trace, MemoryTrace) else trace
     waits_for: dict[int, list[WaitSpec]] = {}
     for spec in schedule.waits:
         waits_for.setdefault(spec.call, []).append(spec)
@@ -301,32 +331,56 @@ async def run_schedule(
         if outstanding == 0 and all_returned is not None:
             all_returned.set()
 
+    async def checked_wait(i: int, timeout: float | None) -> tuple[bool, State[Any] | None]:
+        """``wait``, with an exception it raises recorded as a violation: (returned, State)."""
+        try:
+            return True, await runner.wait(keys[i], timeout)
+        except Exception as exc:
+            when = "after the runner exited" if runner_exited else "while the runner ran"
+            report.violations.append(
+                f"runner: wait({keys[i]!r}, timeout={timeout}) raised {exc!r} {when}, after"
+                f" submit() of call {i} had begun (it must wait, or return None on timeout)"
+            )
+            return False, None
+
     async def observer(i: int) -> None:
         try:
-            state = await runner.wait(keys[i])
-            report.observed[i] = (now(), state)
-            trace.record("got_state", i, now())
+            await known[i].wait()
+            if not report.registered[i]:
+                return
+            returned, state = await checked_wait(i, None)
+            if returned:
+                report.observed[i] = (now(), state)
+                trace.record("got_state", i, now())
         finally:
             waiter_done()
 
     async def waiter(spec: WaitSpec) -> None:
         try:
             await trio.sleep(scaled(spec.delay))
+            await known[spec.call].wait()
+            if not report.registered[spec.call]:
+                return
             started = now()
             timeout = None if spec.timeout is None else scaled(spec.timeout)
-            result = await runner.wait(keys[spec.call], timeout)
-            report.waits.append(WaitResult(spec, started, now(), result))
+            returned, result = await checked_wait(spec.call, timeout)
+            if returned:
+                report.waits.append(WaitResult(spec, started, now(), result))
             if result is not None:
                 trace.record("got_state", spec.call, now())
         finally:
             waiter_done()
 
     def act(kind: str, target: int = -1) -> None:
-        snapshot = {
-            i: runner.state(keys[i])
-            for i in range(n)
-            if report.registered[i] and i not in report.released
-        }
+        if has_state:
+            snapshot = {
+                i: runner.state(keys[i])
+                for i in range(n)
+                if report.registered[i] and i not in report.released
+            }
+        else:  # the unfinished calls, from the calls' own record
+            ended = {e.call for e in trace.events() if e.kind in ("end", "unwound")}
+            snapshot = {i: None for i in range(n) if report.registered[i] and i not in ended}
         trace.record(kind, target, now())
         action = CancelAction(kind, target, now(), not runner_exited, snapshot)
         report.cancels.append(action)
@@ -406,16 +460,38 @@ async def run_schedule(
                 report.registered[i] = True
                 report.submit_times[i] = now()
                 submitted[i].set()
-                await runner.submit(keys[i], make_call(trace, i, spec))
+                try:
+                    await runner.submit(keys[i], make_call(call_trace, i, spec))
+                except BaseException:
+                    if not has_state and not known[i].is_set():
+                        # submit() raised (e.g. Cancelled) before the call started: without
+                        # state(key) to ask, the kit takes the key as never submitted.
+                        report.registered[i] = False
+                    raise
+                finally:
+                    known[i].set()
                 report.submit_returned[i] = True
                 if sequential:
-                    check_sequential_submit(i)
+                    await check_sequential_submit(i)
         finally:
             for event in submitted:
                 event.set()
 
-    def check_sequential_submit(i: int) -> None:
-        state = runner.state(keys[i])
+    async def check_sequential_submit(i: int) -> None:
+        # Judged by consequences first, whatever State the runner records: the call was
+        # interrupted (its checkpoint raised) but submit(), which ran it, returned normally.
+        unwound = any(e.kind == "unwound" and e.call == i for e in trace.events())
+        if unwound and i not in api_cancelled:
+            report.violations.append(
+                f"cancellation: submit() of call {i} returned normally although its call was"
+                " interrupted by an enclosing cancellation (trio.Cancelled was swallowed)"
+            )
+            return
+        if has_state:
+            state = runner.state(keys[i])
+        else:
+            with trio.CancelScope(shield=True):
+                _, state = await checked_wait(i, 0)
         if state is None:
             report.violations.append(
                 f"sequential: submit() of call {i} returned before the call finished"
@@ -462,7 +538,10 @@ async def run_schedule(
                 outer.cancel_scope.cancel()
     for i in range(n):
         if report.registered[i] and i not in report.released:
-            report.final[i] = runner.state(keys[i])
-            report.later[i] = await runner.wait(keys[i], 0)
+            if has_state:
+                report.final[i] = runner.state(keys[i])
+            _, report.later[i] = await checked_wait(i, 0)
+            if not has_state:
+                report.final[i] = report.later[i]
     report.trace = trace.events()
     return report
