@@ -301,7 +301,7 @@ def check_wait(report: Report) -> list[str]:
     if report.hung_waiters:
         violations.append(f"{report.hung_waiters} waiters never returned")
     if not report.exact:
-        return violations
+        return violations + _wait_within_tolerance(report)
     for w in report.waits:
         i = w.spec.call
         if i not in report.observed:
@@ -324,6 +324,39 @@ def check_wait(report: Report) -> list[str]:
                 )
         elif w.returned_at != deadline:
             violations.append(f"{desc}: returned at {w.returned_at}, not at {deadline}")
+    return violations
+
+
+#: Real time: how late a wait may return, and how early a call must have finished for a wait
+#: to owe its State, in seconds (a loaded machine delays a task's wake-up by that much).
+TOLERANCE = 0.5
+
+
+def _wait_within_tolerance(report: Report) -> list[str]:
+    """The wait property on real time, with the exact checks turned into tolerance checks: a
+    wait that returned None did so no earlier than its timeout and at most `TOLERANCE` after
+    it; a wait whose call finished `TOLERANCE` before its deadline returned the State."""
+    violations = []
+    unit = report.time_unit
+    for w in report.waits:
+        if w.spec.timeout is None:
+            continue
+        timeout = w.spec.timeout * unit
+        elapsed = w.returned_at - w.started_at
+        desc = (
+            f"wait(call {w.spec.call}, timeout={timeout:.4f}s) (real time, tolerance {TOLERANCE}s)"
+        )
+        if w.result is None:
+            if elapsed < timeout - 1e-3:
+                violations.append(f"{desc} returned None after {elapsed:.4f}s, before its timeout")
+            elif elapsed > timeout + TOLERANCE:
+                violations.append(f"{desc} returned None only after {elapsed:.4f}s")
+            finished = report.observed.get(w.spec.call, (math.inf, None))[0]
+            if finished < w.started_at + timeout - TOLERANCE:
+                violations.append(
+                    f"{desc} returned None although the call finished"
+                    f" {finished - w.started_at:.4f}s after the wait began"
+                )
     return violations
 
 

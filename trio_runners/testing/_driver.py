@@ -243,6 +243,8 @@ class Report:
     #: Endings a foreign runner labels Crashed: ``error`` (the call raised an Exception),
     #: ``cancelled`` (the call was cancelled). Ours label them Failed and Cancelled.
     crashed_means: frozenset[str] = frozenset()
+    #: Seconds of Trio time per schedule time unit (1 on a MockClock).
+    time_unit: float = 1.0
     cancelled_caught: bool = False
     block_error_propagated: bool = False
     exit_time: float = math.nan
@@ -305,6 +307,7 @@ async def run_schedule(
     n = len(schedule.calls)
     keys: list[Hashable] = [f"call-{i}" for i in range(n)]
     report = Report(schedule=schedule, keys=keys, exact=exact, sequential=sequential)
+    report.time_unit = time_unit
     report.registered = [False] * n
     report.submit_returned = [False] * n
     report.submit_times = [None] * n
