@@ -1,4 +1,11 @@
-"""The properties, as functions from a `Report` to a list of violations (empty: it holds)."""
+"""The properties, as functions from a `Report` to a list of violations (empty: it holds).
+
+One name per concept: ``judge_*`` here judge one played example (a `Report`: the calls' own
+record, the driver's actions, every State seen) and return violations; the public
+``check_*`` of `trio_runners.testing` (from ``_trace``) check a runner's lifecycle trace (a
+list of event dicts) and raise `TraceViolation`. Each ``judge_*`` runs the matching
+``check_*`` on the example's lifecycle trace too, when the runner has instruments.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +22,14 @@ from .._trace import TraceViolation
 from ._driver import CallError, CancelAction, Report, raised_kind
 
 __all__ = [
-    "check_cancellation",
-    "check_exactly_once",
-    "check_fifo",
-    "check_max_workers",
-    "check_memory",
-    "check_sequential",
-    "check_states",
-    "check_wait",
+    "judge_cancellation",
+    "judge_exactly_once",
+    "judge_fifo",
+    "judge_max_workers",
+    "judge_memory",
+    "judge_sequential",
+    "judge_states",
+    "judge_wait",
 ]
 
 _MARKERS = ("cancel", "cancel_all", "scope", "raise")
@@ -138,7 +145,7 @@ def _ended_cancelled(report: Report, state: State[Any], timeline: _Timeline) -> 
     )
 
 
-def check_states(report: Report) -> list[str]:
+def judge_states(report: Report) -> list[str]:
     """Every submitted call has exactly one terminal State, every observer of it saw that very
     object, and the State is the one its spec and the cancels performed allow. An exception
     the runner raised (``wait`` raising, recorded by the driver) is a violation too."""
@@ -196,9 +203,9 @@ def check_states(report: Report) -> list[str]:
     return violations
 
 
-def check_exactly_once(report: Report) -> list[str]:
+def judge_exactly_once(report: Report) -> list[str]:
     """Each call runs at most once, and exactly once unless cancelled before it started."""
-    violations = check_states(report) + _lifecycle(report, _trace.check_exactly_once)
+    violations = judge_states(report) + _lifecycle(report, _trace.check_exactly_once)
     timelines = _timelines(report)
     for i in _submitted(report):
         runs = len(timelines[i].starts)
@@ -214,7 +221,7 @@ def check_exactly_once(report: Report) -> list[str]:
     return violations
 
 
-def check_sequential(report: Report) -> list[str]:
+def judge_sequential(report: Report) -> list[str]:
     """Calls start in submission order, each ends before the next starts, at most one runs."""
     violations = _own(report, "sequential:") + _lifecycle(report, _trace.check_sequential)
     timelines = _timelines(report)
@@ -246,7 +253,7 @@ def _max_running(report: Report) -> tuple[int, int]:
     return peak, where
 
 
-def check_max_workers(report: Report, max_workers: int) -> list[str]:
+def judge_max_workers(report: Report, max_workers: int) -> list[str]:
     """Never more than ``max_workers`` calls run at once."""
     violations = _lifecycle(report, lambda events: _trace.check_max_workers(events, max_workers))
     peak, where = _max_running(report)
@@ -257,7 +264,7 @@ def check_max_workers(report: Report, max_workers: int) -> list[str]:
     return violations
 
 
-def check_fifo(report: Report, max_workers: int) -> list[str]:
+def judge_fifo(report: Report, max_workers: int) -> list[str]:
     """Admission is FIFO: a call is never admitted before an earlier-submitted call that was
     not cancelled by then. Judged on exact start times (MockClock, calls on the loop); with
     real time only for one worker, where start order equals admission order."""
@@ -293,11 +300,11 @@ def check_fifo(report: Report, max_workers: int) -> list[str]:
     return violations
 
 
-def check_wait(report: Report) -> list[str]:
+def judge_wait(report: Report) -> list[str]:
     """``wait(key, t)`` returns the State iff the call finished within ``t`` of the wait
     starting (either answer at exactly the deadline), else None; a later wait still gets the
     State; all waiters get the same State; the timeout does not change the outcome."""
-    violations = check_states(report)
+    violations = judge_states(report)
     if report.hung_waiters:
         violations.append(f"{report.hung_waiters} waiters never returned")
     if not report.exact:
@@ -360,11 +367,11 @@ def _wait_within_tolerance(report: Report) -> list[str]:
     return violations
 
 
-def check_cancellation(report: Report) -> list[str]:
+def judge_cancellation(report: Report) -> list[str]:
     """Every call ends in one terminal State; calls finished before a cancel keep their State;
     cancellation propagates (the enclosing scope catches it, the block's exception leaves
     ``start()``, nothing is delayed); no waiter hangs after the runner exits."""
-    violations = check_states(report) + _own(report, "cancellation:")
+    violations = judge_states(report) + _own(report, "cancellation:")
     if report.hung_waiters:
         violations.append(f"{report.hung_waiters} waiters hung after the runner exited")
     for action in report.cancels:
@@ -406,6 +413,6 @@ def check_cancellation(report: Report) -> list[str]:
     return violations
 
 
-def check_memory(report: Report) -> list[str]:
+def judge_memory(report: Report) -> list[str]:
     """With ``release``, retained States never exceed the States not yet consumed."""
-    return _own(report, "memory:") + check_states(report)
+    return _own(report, "memory:") + judge_states(report)

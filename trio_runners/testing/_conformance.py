@@ -378,7 +378,7 @@ _PROPERTIES: dict[str, _Property] = {
     "test_sequential_ordering": _Property(
         title=lambda kit: "sequential ordering",
         strategy=_draw(cancel_all=True, scope_cancel=True, raise_in_block=True),
-        check=lambda kit, r: _checks.check_sequential(r) + _checks.check_max_workers(r, 1),
+        check=lambda kit, r: _checks.judge_sequential(r) + _checks.judge_max_workers(r, 1),
         skip=_always,
         doc="Calls start in submission order; each ends before the next starts; at most one "
         "runs -- under random durations, failures and cancellations.",
@@ -387,7 +387,7 @@ _PROPERTIES: dict[str, _Property] = {
     "test_max_workers_is_never_exceeded": _Property(
         title=lambda kit: f"max_workers={kit.max_workers} bound",
         strategy=_draw(cancel_all=True, scope_cancel=True),
-        check=lambda kit, r: _checks.check_max_workers(r, _k(kit)),
+        check=lambda kit, r: _checks.judge_max_workers(r, _k(kit)),
         skip=_always,
         doc="With max_workers=k the number of calls running never exceeds k.",
         needs=("max_workers",),
@@ -395,7 +395,7 @@ _PROPERTIES: dict[str, _Property] = {
     "test_max_workers_admission_is_fifo": _Property(
         title=lambda kit: f"max_workers={kit.max_workers} FIFO admission",
         strategy=_draw(cancel_all=True),
-        check=lambda kit, r: _checks.check_fifo(r, _k(kit)),
+        check=lambda kit, r: _checks.judge_fifo(r, _k(kit)),
         skip=_needs_fifo_observable,
         doc="With max_workers=k calls are admitted in submission order.",
         needs=("max_workers",),
@@ -403,14 +403,14 @@ _PROPERTIES: dict[str, _Property] = {
     "test_each_call_runs_exactly_once": _Property(
         title=lambda kit: "exactly once",
         strategy=_draw(cancel_all=True, scope_cancel=True, raise_in_block=True),
-        check=lambda kit, r: _checks.check_exactly_once(r),
+        check=lambda kit, r: _checks.judge_exactly_once(r),
         skip=_always,
         doc="Each call runs at most once, and exactly once unless cancelled before it started.",
     ),
     "test_wait_returns_the_state_iff_finished_within_timeout": _Property(
         title=lambda kit: "wait semantics",
         strategy=_draw(waits=True),
-        check=lambda kit, r: _checks.check_wait(r),
+        check=lambda kit, r: _checks.judge_wait(r),
         skip=_always,
         doc="wait(key, t) returns the State iff the call finished within t of the wait "
         "starting, else None; a later wait gets the State; the timeout never changes the "
@@ -419,7 +419,7 @@ _PROPERTIES: dict[str, _Property] = {
     "test_cancellation_ends_each_call_once_and_propagates": _Property(
         title=lambda kit: "cancellation",
         strategy=_draw(waits=True, cancel_all=True, scope_cancel=True, raise_in_block=True),
-        check=lambda kit, r: _checks.check_cancellation(r),
+        check=lambda kit, r: _checks.judge_cancellation(r),
         skip=_always,
         doc="Cancels at random instants (per call, cancel_all, the enclosing scope, an "
         "exception in the block): one terminal State per call, finished calls keep theirs, "
@@ -428,7 +428,7 @@ _PROPERTIES: dict[str, _Property] = {
     "test_release_keeps_memory_bounded": _Property(
         title=lambda kit: "bounded memory",
         strategy=_draw(release=True, cancel_all=True),
-        check=lambda kit, r: _checks.check_memory(r),
+        check=lambda kit, r: _checks.judge_memory(r),
         skip=_always,
         doc="With release, retained States never exceed the States not yet consumed.",
         needs=("release", "statistics", "state"),
