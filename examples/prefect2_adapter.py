@@ -19,7 +19,7 @@ none of the optional capabilities (cancel, cancel_all, release, statistics, as_c
 instruments, max_workers), and says so in `docs/conformance.md`'s worked example.
 
 Run ``make check-prefect2`` to check both runners (it installs Prefect 2.3.0 in its own
-virtualenv); see ``property_tests/prefect2/test_prefect2.py``.
+virtualenv); see ``examples/prefect2_conformance.py``.
 """
 
 from __future__ import annotations
