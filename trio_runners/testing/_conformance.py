@@ -130,6 +130,21 @@ class RunnerConformance:
     hypothesis_settings: ClassVar[settings | None] = None
     #: Made for each subclass, like the property tests (see ``__init_subclass__``).
     test_state_machine_agrees_with_reference_model: ClassVar[Callable[[RunnerConformance], None]]
+    # The property tests, made for each subclass too (declared so that type checkers know them).
+    test_sequential_ordering: ClassVar[Callable[..., None]]
+    test_max_workers_is_never_exceeded: ClassVar[Callable[..., None]]
+    test_max_workers_admission_is_fifo: ClassVar[Callable[..., None]]
+    test_each_call_runs_exactly_once: ClassVar[Callable[..., None]]
+    test_wait_returns_the_state_iff_finished_within_timeout: ClassVar[Callable[..., None]]
+    test_cancellation_ends_each_call_once_and_propagates: ClassVar[Callable[..., None]]
+    test_release_keeps_memory_bounded: ClassVar[Callable[..., None]]
+    test_admission_is_fifo_across_submitters: ClassVar[Callable[..., None]]
+    test_max_pending_backpressure: ClassVar[Callable[..., None]]
+    test_nested_calls_do_not_deadlock: ClassVar[Callable[..., None]]
+    test_waiters_and_as_completed_survive_their_own_cancellation: ClassVar[Callable[..., None]]
+    test_calls_raising_base_exceptions: ClassVar[Callable[..., None]]
+    test_abandoned_sync_calls_do_not_starve_threads: ClassVar[Callable[..., None]]
+    test_async_generator_functions_are_refused: ClassVar[Callable[..., None]]
 
     # ------------------------------------------------------------------ machinery
 
