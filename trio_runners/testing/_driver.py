@@ -312,8 +312,9 @@ async def run_schedule(
     report.submit_returned = [False] * n
     report.submit_times = [None] * n
     submitted = [trio.Event() for _ in range(n)]
-    # Set once wait(key) must know the key: submit() returned, or the call started. (A key
-    # registered at some checkpoint inside submit() is fine: nothing waits before that.)
+    # Without state(key) (a foreign runner), waiters wait for these: set once wait(key) must
+    # know the key, when submit() returned or the call started. (A key registered at some
+    # checkpoint inside submit() is fine.) Runners with state(key) know it as submit() begins.
     known = [trio.Event() for _ in range(n)]
     call_trace = _KnownWhenStarted(trace, known) if isinstance(trace, MemoryTrace) else trace
     waits_for: dict[int, list[WaitSpec]] = {}
@@ -348,9 +349,10 @@ async def run_schedule(
 
     async def observer(i: int) -> None:
         try:
-            await known[i].wait()
-            if not report.registered[i]:
-                return
+            if not has_state:
+                await known[i].wait()
+                if not report.registered[i] or i in report.released:
+                    return
             returned, state = await checked_wait(i, None)
             if returned:
                 report.observed[i] = (now(), state)
@@ -361,9 +363,10 @@ async def run_schedule(
     async def waiter(spec: WaitSpec) -> None:
         try:
             await trio.sleep(scaled(spec.delay))
-            await known[spec.call].wait()
-            if not report.registered[spec.call]:
-                return
+            if not has_state:
+                await known[spec.call].wait()
+                if not report.registered[spec.call] or spec.call in report.released:
+                    return
             started = now()
             timeout = None if spec.timeout is None else scaled(spec.timeout)
             returned, result = await checked_wait(spec.call, timeout)
