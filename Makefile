@@ -1,12 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs the project, runs the greetings demo
-#   make test   creates .venv, installs .[dev,docs], runs ruff, mypy --strict, pytest and
-#               mkdocs build --strict
+#   make test   creates .venv, installs .[dev,docs], runs ruff, mypy --strict,
+#               mkdocs build --strict, the quick benchmark, the stress slice and pytest
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install-dev lint typecheck pytest properties thorough docs serve-docs bench bench-quick bench-parallel clean check-prefect2
+.PHONY: demo test install-dev lint typecheck pytest properties thorough stress stress-ci mutants check-prefect2 docs serve-docs bench bench-quick bench-parallel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,22 @@ properties: install-dev
 thorough: install-dev
 	$(BIN)/python -m pytest property_tests --hypothesis-profile thorough
 
+# The process and Dask conformance properties and the flows tests while a busy loop per CPU
+# competes with them (tools/stress.py). STRESS_ARGS=--ci: the bounded slice CI runs;
+# STRESS_ARGS="--repeat 3": three runs in a row.
+stress: install-dev
+	$(BIN)/python tools/stress.py $(STRESS_ARGS)
+
+# The bounded slice of the stress mode that make test (so CI) runs: a few minutes.
+stress-ci: install-dev
+	$(BIN)/python tools/stress.py --ci
+
+# Plants each realistic bug of tools/mutants/catalogue.py in a temporary copy of the repo, one at
+# a time, and runs the property suite alone against it; prints which were caught, and fails below
+# 90%. Slow (tens of minutes): not part of `make test` nor CI. Options: MUTANTS_ARGS='--help'.
+mutants: install-dev
+	$(BIN)/python -m tools.mutants $(MUTANTS_ARGS)
+
 # The documentation site, built offline; --strict fails on broken links or references.
 docs: install-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
@@ -57,7 +73,7 @@ bench-quick: install-dev
 	$(BIN)/python -m benchmarks --quick --no-plots --results $(VENV)/benchmarks-quick
 
 # pytest last, so its summary closes the output.
-test: lint typecheck docs bench-quick pytest
+test: lint typecheck docs bench-quick stress-ci pytest
 
 bench: install-dev
 	$(BIN)/python -m benchmarks

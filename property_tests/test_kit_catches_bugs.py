@@ -11,7 +11,8 @@ import functools
 import inspect
 import math
 import sys
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -45,31 +46,28 @@ class SwallowsCancelled(SequentialTaskRunner):  # type: ignore[misc]
 
 
 class _Lifo:
-    """Admits the most recently submitted queued call first."""
+    """Admits the most recently submitted queued call first: its own admission instead of the
+    runner's FIFO slots, one admitting task per call, each taking a slot and then starting the
+    newest queued call."""
 
     _nursery: trio.Nursery | None
+    max_workers: int | None
 
-    async def _dispatch(self, receive: Any, slots: trio.Semaphore) -> None:
-        assert self._nursery is not None
-        stack: list[Any] = []
-        async with receive:
-            while True:
-                if not stack:
-                    try:
-                        stack.append(await receive.receive())
-                    except trio.EndOfChannel:
-                        return
-                await slots.acquire()
-                while True:
-                    try:
-                        stack.append(receive.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                record = stack.pop()  # newest first
-                if record.state is not None:
-                    slots.release()
-                    continue
-                self._nursery.start_soon(self._execute_in_slot, record, slots)  # type: ignore[attr-defined]
+    async def _submit(self, record: Any) -> None:
+        run = self._nursery
+        assert run is not None
+        if getattr(self, "_lifo_run", None) is not run:  # a new run
+            self._lifo_run = run
+            self._lifo_stack: list[Any] = []
+            self._lifo_slots = trio.Semaphore(self._worker_limit())  # type: ignore[attr-defined]
+        self._lifo_stack.append(record)
+        run.start_soon(self._admit_newest)
+        await trio.lowlevel.checkpoint()
+
+    async def _admit_newest(self) -> None:
+        async with self._lifo_slots:
+            # Newest first; like the dispatcher it replaces, it reports no `admitted` event.
+            await self._execute_admitted(self._lifo_stack.pop())  # type: ignore[attr-defined]
 
 
 class LifoAdmission(_Lifo, ConcurrentTaskRunner):  # type: ignore[misc]
@@ -81,11 +79,11 @@ class LifoThreadPool(_Lifo, ThreadPoolTaskRunner):  # type: ignore[misc]
 
 
 class OneWorkerTooMany(ConcurrentTaskRunner):  # type: ignore[misc]
-    """max_workers off by one: the dispatcher starts with an extra slot."""
+    """max_workers off by one: the run has an extra slot."""
 
-    async def _dispatch(self, receive: Any, slots: trio.Semaphore) -> None:
-        slots.release()
-        await super()._dispatch(receive, slots)
+    def _worker_limit(self) -> int | None:
+        limit = super()._worker_limit()
+        return None if limit is None else limit + 1
 
 
 class TimeoutCancelsTheCall(ConcurrentTaskRunner):  # type: ignore[misc]
@@ -123,15 +121,38 @@ class PendingRoomKeptByCancelledCalls(ConcurrentTaskRunner):  # type: ignore[mis
     """Hole 1: backpressure is the FIFO channel's buffer, so a cancelled queued call keeps its
     place until the dispatcher reaches it."""
 
-    async def _open(self, nursery: trio.Nursery) -> None:
+    @asynccontextmanager
+    async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
+        assert self.max_workers is not None and self.max_pending is not None
         send, receive = trio.open_memory_channel[Any](self.max_pending - 1)
-        self._send, self._room = send, None
-        self._slots = trio.Semaphore(self.max_workers)
-        nursery.start_soon(self._dispatch, receive, self._slots)
+        slots = trio.Semaphore(self.max_workers)
+
+        async def run(record: Any) -> None:
+            try:
+                await self._execute(record)
+            finally:
+                slots.release()
+
+        async def dispatch() -> None:
+            async with receive:
+                async for record in receive:
+                    if record.state is not None:
+                        continue
+                    await slots.acquire()
+                    if record.state is not None:
+                        slots.release()
+                        continue
+                    nursery.start_soon(run, record)
+
+        self._buffer = send
+        nursery.start_soon(dispatch)
+        try:
+            yield
+        finally:
+            send.close()
 
     async def _submit(self, record: Any) -> None:
-        assert self._send is not None
-        await self._send.send(record)
+        await self._buffer.send(record)
 
 
 class StrayCancelledCancelsTheRun(ConcurrentTaskRunner):  # type: ignore[misc]
@@ -172,7 +193,7 @@ class WaiterLeaksWhenCancelled(ConcurrentTaskRunner):  # type: ignore[misc]
         try:
             return await super().wait(key, timeout)
         except trio.Cancelled:
-            self._waiters += 1
+            self._table.waiters += 1
             raise
 
 
@@ -192,7 +213,7 @@ class _CountsBeforeReceiving:
             await trio.lowlevel.checkpoint()
             raise StopAsyncIteration
         inner._remaining -= 1
-        async with inner._runner._slot_lent():
+        async with inner._lent():
             return await inner._receive.receive()
 
     async def aclose(self) -> None:

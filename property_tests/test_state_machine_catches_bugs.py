@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import trio
 from hypothesis import Phase, settings
+from test_kit_catches_bugs import PendingRoomKeptByCancelledCalls
 
 from trio_runners import ConcurrentTaskRunner, SequentialTaskRunner, State
 from trio_runners.testing import RunnerConformance
@@ -23,12 +24,9 @@ from trio_runners.testing._machine import run_machine
 # ---------------------------------------------------------------------- the broken runners
 
 
-class KeepsPendingRoom(ConcurrentTaskRunner):  # type: ignore[misc]
-    """A queued call that is cancelled never gives its max_pending room back (hole 1)."""
-
-    def _finish(self, record: Any, state: State[Any]) -> None:
-        record.room = None  # the core would release it here
-        super()._finish(record, state)
+# A queued call that is cancelled never gives its max_pending room back (hole 1): the same
+# broken runner the kit's properties are shown to catch.
+KeepsPendingRoom = PendingRoomKeptByCancelledCalls
 
 
 class _CountsBeforeReceiving:
@@ -66,7 +64,7 @@ class CancelledWaiterStaysCounted(SequentialTaskRunner):  # type: ignore[misc]
         try:
             return await super().wait(key, timeout)
         except trio.Cancelled:
-            self._waiters += 1
+            self._table.waiters += 1
             raise
 
 

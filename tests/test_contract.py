@@ -109,14 +109,6 @@ def sleeps(seconds: float, value: Any = None) -> Callable[[], Any]:
     return call
 
 
-#: A BaseExceptionGroup raised by a call on Dask: Dask's serializer fails on it (issue 12,
-#: hole 2), so the State is Failed(TypeError) instead of Crashed.
-DASK_GROUP_XFAIL = pytest.mark.xfail(
-    reason="fix pending in trio_runners/dask.py (issue 12, hole 2: Dask's serializer fails on "
-    "a BaseExceptionGroup raised by a call)",
-    strict=True,
-)
-
 SYNC_OR_ASYNC = pytest.mark.parametrize(
     "is_async",
     [
@@ -284,14 +276,6 @@ async def test_unhashable_key_type_error_names_the_key(runner: BaseTaskRunner) -
 async def test_async_generator_function_is_refused_with_type_error_naming_the_key(
     runner: BaseTaskRunner, kind: RunnerKind, request: pytest.FixtureRequest
 ) -> None:
-    if kind.pickles_calls:
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="fix pending in trio_runners/_remote.py: RemoteTaskRunner.submit pickles "
-                "the call before BaseTaskRunner.submit can see it is an async generator function",
-                strict=True,
-            )
-        )
     async with runner.start():
         with pytest.raises(TypeError, match="agen-key"):
             await runner.submit("agen-key", agen_function)
@@ -1061,8 +1045,6 @@ async def test_an_interrupt_raised_in_a_worker_is_crashed_and_the_run_goes_on(
     expected: type[BaseException],
     request: pytest.FixtureRequest,
 ) -> None:
-    if kind.needs_dask_cluster and interrupt == "group":
-        request.applymarker(DASK_GROUP_XFAIL)
     raiser = async_raise_interrupt if is_async else raise_interrupt
     after_the_waits = False
     async with runner.start():
@@ -1099,8 +1081,6 @@ async def test_a_base_exception_that_is_not_an_interrupt_is_crashed_and_leaves_t
     expected: type[BaseException],
     request: pytest.FixtureRequest,
 ) -> None:
-    if kind.needs_dask_cluster and expected is BaseExceptionGroup:
-        request.applymarker(DASK_GROUP_XFAIL)
     after_the_waits = False
     async with runner.start():
         await runner.submit("bad", call)
@@ -1120,14 +1100,6 @@ async def test_a_stray_cancelled_from_a_call_is_crashed_never_bare_and_leaves_th
     # A trio.Cancelled that the call raised itself, with no scope of ours nor an enclosing
     # one cancelled: the call's own defect. Stored bare, result() would raise a Cancelled in
     # the reader's task that no scope of the reader's caused.
-    if kind.pickles_calls:
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="fix pending in trio_runners/_remote.py: run_pickled returns "
-                "Crashed(trio.Cancelled) bare, so result() raises a bare Cancelled",
-                strict=True,
-            )
-        )
     after_the_waits = False
     async with runner.start():
         stray = async_raise_stray_cancelled if is_async else raise_stray_cancelled

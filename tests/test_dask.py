@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import traceback
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -20,9 +22,13 @@ import trio
 import trio.testing
 from contract_calls import add, open_gate, wait_state
 
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
+from trio_runners._remote import pickle_call  # noqa: E402
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
 
 #: Bound on cluster start-up and shutdown (a hang guard, not a timing assertion).
@@ -348,3 +354,208 @@ async def test_instruments_see_every_lifecycle_event_and_the_trace_checks(
     kinds = [e["event"] for e in recorder.events if e["key"] == 0]
     assert kinds == ["submitted", "admitted", "started", "finished"]
     check_trace(recorder.events)
+
+
+# ---------------------------------------------------------------------- off the happy path
+
+
+async def test_call_started_as_the_run_is_cancelled_is_cancelled_not_failed(
+    local_cluster: Any,
+) -> None:
+    # The race behind `Failed(AssertionError())` under load: the enclosing scope is cancelled
+    # and the runner's machinery sees it before the block does. The block keeps going under a
+    # shield long enough for a new call to start in the cancelled run: it must end Cancelled,
+    # never with the machinery's error (the client must still be open).
+    runner = DaskTaskRunner(address=local_cluster.scheduler_address)
+    with trio.CancelScope() as outer:
+        async with runner.start():
+            outer.cancel()
+            with trio.CancelScope(shield=True):
+                await trio.testing.wait_all_tasks_blocked()
+                await runner.submit("k", functools.partial(add, 1, 2))
+                state = await wait_state(runner, "k")
+    assert outer.cancelled_caught
+    assert state.is_cancelled(), state
+
+
+async def test_work_reaching_a_closed_runner_is_crashed_with_a_message(local_cluster: Any) -> None:
+    runner = DaskTaskRunner(address=local_cluster.scheduler_address)
+    async with runner.start():
+        pass
+    state = await runner._invoke(functools.partial(add, 1, 2))
+    assert state.is_crashed()
+    assert "client was closed" in state.message
+
+
+def _fail_here(message: str) -> None:
+    raise ValueError(message)
+
+
+class _NeedsTwoArguments(Exception):
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(a)  # pickles as (a,): cannot be rebuilt
+
+
+def _raise_unrebuildable() -> None:
+    raise _NeedsTwoArguments(1, 2)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_failed_call_is_not_a_worker_error_and_keeps_its_traceback() -> None:
+    # An in-process cluster, so that the worker's log records reach a handler here.
+    records = _Records()
+    logger = logging.getLogger("distributed.worker")
+    logger.addHandler(records)
+    try:
+        runner = DaskTaskRunner(cluster_kwargs={"n_workers": 1, "processes": False})
+        async with runner.start():
+            await runner.submit("k", functools.partial(_fail_here, "expected"))
+            state = await wait_state(runner, "k")
+            await runner.submit("ok", functools.partial(add, 1, 1))
+            await wait_state(runner, "ok")
+    finally:
+        logger.removeHandler(records)
+    assert state.is_failed()
+    assert isinstance(state.exception(), ValueError)
+    frames = [frame.name for frame in traceback.extract_tb(state.exception().__traceback__)]
+    assert "_fail_here" in frames  # the worker's frames travelled back
+    assert not [message for message in records.messages if "Compute Failed" in message]
+
+
+async def test_exception_that_cannot_be_rebuilt_is_failed_with_a_stand_in(
+    local_cluster: Any,
+) -> None:
+    async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:
+        await runner.submit("k", _raise_unrebuildable)
+        state = await wait_state(runner, "k")
+    assert state.is_failed()
+    assert isinstance(state.exception(), RuntimeError)
+    assert "_NeedsTwoArguments" in str(state.exception())
+
+
+def _raise_group_of_base_exceptions() -> None:
+    raise BaseExceptionGroup("group", [KeyboardInterrupt(), ValueError("x")])
+
+
+def _raise_stray_cancelled() -> None:
+    raise trio.Cancelled._create()  # type: ignore[attr-defined]
+
+
+def _raise(kind: type[BaseException]) -> None:
+    raise kind()
+
+
+@pytest.mark.parametrize(
+    ("call", "kind"),
+    [
+        (_raise_group_of_base_exceptions, BaseExceptionGroup),
+        (_raise_stray_cancelled, RuntimeError),  # caused by the stray Cancelled
+        (functools.partial(_raise, KeyboardInterrupt), KeyboardInterrupt),
+        (functools.partial(_raise, SystemExit), SystemExit),
+    ],
+    ids=["base-exception-group", "stray-cancelled", "keyboard-interrupt", "system-exit"],
+)
+async def test_base_exception_in_the_worker_is_crashed_and_the_run_goes_on(
+    local_cluster: Any, call: Any, kind: type[BaseException]
+) -> None:
+    async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:
+        await runner.submit("bad", call)
+        await runner.submit("sibling", functools.partial(add, 1, 1))
+        state = await wait_state(runner, "bad")
+        sibling = await wait_state(runner, "sibling")
+        after = "block went on"
+    assert after == "block went on"
+    assert state.is_crashed(), state
+    assert isinstance(state.exception(), kind)
+    if kind is RuntimeError:  # never a bare Cancelled in a State
+        assert isinstance(state.exception().__cause__, trio.Cancelled)
+    assert sibling.result() == 2
+
+
+async def test_unpicklable_call_error_names_the_key(local_cluster: Any) -> None:
+    lock = threading.Lock()
+    async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:
+        with pytest.raises(TypeError, match="key 'the-key'"):
+            await runner.submit("the-key", functools.partial(print, lock))
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"cluster_kwargs": 5}, TypeError, "cluster_kwargs"),
+        ({"cluster_kwargs": {1: 2}}, TypeError, "cluster_kwargs"),
+        ({"adapt_kwargs": [("minimum", 1)]}, TypeError, "adapt_kwargs"),
+        ({"client_kwargs": "timeout=5"}, TypeError, "client_kwargs"),
+        ({"cluster_class": "nope"}, ValueError, "cluster_class 'nope'"),
+        ({"cluster_class": "nope.Nope"}, ValueError, "cluster_class 'nope.Nope' does not import"),
+        ({"cluster_class": "distributed.Nope"}, ValueError, "does not import"),
+        ({"cluster_class": "distributed.__version__"}, TypeError, "cluster_class"),
+        ({"cluster_class": 5}, TypeError, "cluster_class"),
+        ({"address": 8786}, TypeError, "address"),
+        ({"address": " "}, ValueError, "address"),
+    ],
+)
+def test_bad_options_are_refused_at_construction(
+    options: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        DaskTaskRunner(**options)
+
+
+def _listening() -> set[tuple[int, str, int]]:
+    """The listening sockets of this process and its children: (pid, host, port)."""
+    import psutil
+
+    me = psutil.Process()
+    sockets = set()
+    for process in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            for connection in process.net_connections(kind="inet"):
+                if connection.status == psutil.CONN_LISTEN:
+                    sockets.add((process.pid, connection.laddr.ip, connection.laddr.port))
+    return sockets
+
+
+@pytest.mark.parametrize("processes", [True, False], ids=["processes", "threads"])
+async def test_a_local_cluster_keeps_every_socket_on_loopback(processes: bool) -> None:
+    before = _listening()
+    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 1, "processes": processes})
+    async with runner.start():
+        cluster = runner.cluster
+        assert cluster.scheduler_address.startswith(("tcp://127.0.0.1:", "inproc://"))
+        new = await trio.to_thread.run_sync(_listening)
+    new -= before
+    assert new  # the scheduler's (and the dashboards') sockets
+    assert {host for _, host, _ in new} == {"127.0.0.1"}, new
+
+
+class _ClosingLoop:
+    """A client loop that accepts the submission, then is closed (as at the end of a run)."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Any] = []
+
+    def add_callback(self, callback: Any) -> None:
+        if self.callbacks:
+            raise RuntimeError("Event loop is closed")
+        self.callbacks.append(callback)
+
+
+async def test_cancelled_call_whose_client_loop_closed_keeps_its_cancellation() -> None:
+    runner = DaskTaskRunner(address="tcp://127.0.0.1:1")
+    runner._client = types.SimpleNamespace(loop=_ClosingLoop())
+    runner._token = trio.lowlevel.current_trio_token()
+    returned: list[Any] = []
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        returned.append(await runner._run_remotely(pickle_call(functools.partial(add, 1, 2))))
+    assert scope.cancelled_caught  # trio.Cancelled was not replaced by the loop's error
+    assert returned == []

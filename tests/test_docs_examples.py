@@ -61,6 +61,7 @@ def test_the_readme_names_every_step_of_make_test() -> None:
         "typecheck": "mypy --strict",
         "docs": "mkdocs build --strict",
         "bench-quick": "the quick benchmark",
+        "stress-ci": "the stress slice",
         "pytest": "pytest",
     }
     for step in steps.group(1).split():

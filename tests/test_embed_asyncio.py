@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import pytest
@@ -276,12 +277,14 @@ class SlowToOpen(BaseTaskRunner):
     def concurrency_type(self) -> TaskConcurrencyType:
         return TaskConcurrencyType.CONCURRENT
 
-    async def _open(self, nursery: trio.Nursery) -> None:
-        self.opening.set()
-        await trio.to_thread.run_sync(self.may_open.wait, HANG_GUARD)
-
-    def _close(self) -> None:
-        self.closed.set()
+    @asynccontextmanager
+    async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
+        try:
+            self.opening.set()
+            await trio.to_thread.run_sync(self.may_open.wait, HANG_GUARD)
+            yield
+        finally:
+            self.closed.set()
 
     async def _submit(self, record: Any) -> None:  # pragma: no cover (never submitted to)
         raise AssertionError

@@ -10,7 +10,8 @@ import gc
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -361,8 +362,10 @@ class BrokenRunner(BaseTaskRunner):
     def concurrency_type(self) -> TaskConcurrencyType:
         return TaskConcurrencyType.CONCURRENT
 
-    async def _open(self, nursery: trio.Nursery) -> None:
+    @asynccontextmanager
+    async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
         raise OSError("no backend")
+        yield  # pragma: no cover
 
     async def _submit(self, record: Any) -> None:  # pragma: no cover (never started)
         raise AssertionError

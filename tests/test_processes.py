@@ -8,14 +8,21 @@ import os
 import signal
 import sys
 import threading
+import traceback
 import types
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
 from contract_calls import HANG_GUARD, add, open_gate, wait_state
 
-from trio_runners import ProcessPoolTaskRunner, task_runners
+from trio_runners import ProcessPoolTaskRunner, TaskConcurrencyType, task_runners
+from trio_runners._pool import PoolTaskRunner
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 pytest.importorskip("trio_parallel")
 
@@ -217,3 +224,148 @@ async def test_unpicklable_work_handed_to_invoke_is_failed() -> None:
         state = await wait_state(runner, "k")
     assert state.is_failed()
     assert isinstance(state.exception(), TypeError)
+
+
+# ---------------------------------------------------------------------- off the happy path
+
+
+def _fail_here(message: str) -> None:
+    raise ValueError(message)
+
+
+def _raise_group_of_base_exceptions() -> None:
+    raise BaseExceptionGroup("group", [KeyboardInterrupt(), ValueError("x")])
+
+
+def _raise_stray_cancelled() -> None:
+    raise trio.Cancelled._create()  # type: ignore[attr-defined]
+
+
+def _raise(kind: type[BaseException]) -> None:
+    raise kind()
+
+
+class _NeedsTwoArguments(Exception):
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(a)  # pickles as (a,): cannot be rebuilt
+
+
+def _raise_unrebuildable() -> None:
+    raise _NeedsTwoArguments(1, 2)
+
+
+@pytest.mark.parametrize(
+    ("call", "kind"),
+    [
+        (_raise_group_of_base_exceptions, BaseExceptionGroup),
+        (_raise_stray_cancelled, RuntimeError),  # caused by the stray Cancelled
+        (functools.partial(_raise, KeyboardInterrupt), KeyboardInterrupt),
+        (functools.partial(_raise, SystemExit), SystemExit),
+    ],
+    ids=["base-exception-group", "stray-cancelled", "keyboard-interrupt", "system-exit"],
+)
+async def test_base_exception_in_the_worker_is_crashed_and_the_run_goes_on(
+    call: Any, kind: type[BaseException]
+) -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("bad", call)
+        await runner.submit("sibling", functools.partial(add, 1, 1))
+        state = await wait_state(runner, "bad")
+        sibling = await wait_state(runner, "sibling")
+        after = "block went on"
+    assert after == "block went on"
+    assert state.is_crashed(), state
+    assert isinstance(state.exception(), kind)
+    if kind is RuntimeError:  # never a bare Cancelled in a State
+        assert isinstance(state.exception().__cause__, trio.Cancelled)
+    assert sibling.result() == 2
+
+
+async def test_failed_call_keeps_its_worker_traceback() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("k", functools.partial(_fail_here, "expected"))
+        state = await wait_state(runner, "k")
+    assert state.is_failed()
+    frames = [frame.name for frame in traceback.extract_tb(state.exception().__traceback__)]
+    assert "_fail_here" in frames
+
+
+async def test_exception_that_cannot_be_rebuilt_is_failed_with_a_stand_in() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("k", _raise_unrebuildable)
+        state = await wait_state(runner, "k")
+    assert state.is_failed()
+    assert isinstance(state.exception(), RuntimeError)
+    assert "_NeedsTwoArguments" in str(state.exception())
+
+
+def _unpicklable_result() -> Any:
+    return threading.Lock()
+
+
+async def test_result_that_cannot_travel_back_is_crashed_not_failed() -> None:
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        await runner.submit("k", _unpicklable_result)
+        state = await wait_state(runner, "k")
+    assert state.is_crashed(), state
+    assert "could not run" in (state.message or "")
+
+
+async def test_unpicklable_call_error_names_the_key() -> None:
+    lock = threading.Lock()
+    async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
+        with pytest.raises(TypeError, match="key 'the-key'"):
+            await runner.submit("the-key", functools.partial(print, lock))
+
+
+async def test_work_reaching_a_closed_runner_is_crashed_with_a_message() -> None:
+    runner = ProcessPoolTaskRunner(max_workers=1)
+    async with runner.start():
+        pass
+    state = await runner._invoke(functools.partial(add, 1, 2))
+    assert state.is_crashed()
+    assert "worker pool was closed" in (state.message or "")
+
+
+class SlowToEnter(PoolTaskRunner):
+    """A runner whose backend, like a pool or a client opening in a thread, does not see a
+    cancel until it is entered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entering = trio.Event()
+        self.entered = trio.Event()
+        self.left: list[str] = []
+
+    @property
+    def concurrency_type(self) -> TaskConcurrencyType:
+        return TaskConcurrencyType.PARALLEL
+
+    @asynccontextmanager
+    async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
+        async with super()._backend(nursery):
+            with trio.CancelScope(shield=True):
+                self.entering.set()
+                await self.entered.wait()
+            try:
+                yield
+            finally:
+                self.left.append("left")
+
+
+async def test_start_cancelled_while_the_backend_opens_does_not_hang() -> None:
+    runner = SlowToEnter()
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+
+            async def cancel_while_entering() -> None:
+                await runner.entering.wait()
+                scope.cancel()
+                runner.entered.set()
+
+            nursery.start_soon(cancel_while_entering)
+            async with runner.start():
+                await trio.sleep_forever()  # cancelled as soon as the block is entered
+    assert scope.cancelled_caught
+    assert runner.left == ["left"]
+    assert not runner.started

@@ -1,9 +1,9 @@
 """Task runners built directly on Trio's nurseries, cancel scopes and memory channels."""
 
-from ._base import AsCompleted as AsCompleted
 from ._base import BaseTaskRunner as BaseTaskRunner
-from ._base import RunnerStatistics as RunnerStatistics
 from ._base import TaskConcurrencyType as TaskConcurrencyType
+from ._calls import AsCompleted as AsCompleted
+from ._calls import RunnerStatistics as RunnerStatistics
 from ._concurrent import ConcurrentTaskRunner as ConcurrentTaskRunner
 from ._flow_errors import FlowRunFailed as FlowRunFailed
 from ._flow_errors import TaskTimeout as TaskTimeout

@@ -1,19 +1,83 @@
-"""ConcurrentTaskRunner: calls run concurrently on the event loop, optionally bounded."""
+"""The loop pools: calls run concurrently on the event loop (sync ones in threads), bounded or not.
+
+`LoopPoolTaskRunner` is the one implementation; `ConcurrentTaskRunner` is it with no default
+worker limit, and `ThreadPoolTaskRunner` (`_threads`) the same runner with another default.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, final
+from typing import final
+
+import attrs
 
 from ._base import TaskConcurrencyType
+from ._identity import optional_int
 from ._instruments import Instrument
-from ._pool import PoolTaskRunner, check_limit
+from ._pool import PoolTaskRunner
 
-__all__ = ["ConcurrentTaskRunner"]
+__all__ = ["ConcurrentTaskRunner", "LoopPoolTaskRunner", "PoolOptions"]
 
 
 @final
-class ConcurrentTaskRunner(PoolTaskRunner):
+@attrs.frozen
+class PoolOptions:
+    """The options of the loop pools, validated when the runner is made.
+
+    Raises:
+      TypeError: an option is not an int or None (bools are refused).
+      ValueError: an option is below 1, or ``max_pending`` is given without ``max_workers``.
+    """
+
+    max_workers: int | None = attrs.field(default=None, validator=optional_int("max_workers", 1))
+    max_pending: int | None = attrs.field(default=None, validator=optional_int("max_pending", 1))
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_pending is not None and self.max_workers is None:
+            raise ValueError(
+                "max_pending needs max_workers: without a worker limit every call starts at "
+                "once, so no call is ever pending"
+            )
+
+
+class LoopPoolTaskRunner(PoolTaskRunner):
+    """The loop pools: calls run on the event loop (sync calls in the run's worker threads),
+    at most ``max_workers`` at once, admitted FIFO (`_slots`).
+
+    `ConcurrentTaskRunner` and `ThreadPoolTaskRunner` are this runner with two defaults for
+    ``max_workers`` (`_default_workers`: no limit, or ``min(32, cpu_count + 4)``).
+    """
+
+    _config: PoolOptions
+
+    def __init__(self, options: PoolOptions, *, instruments: Iterable[Instrument] = ()) -> None:
+        super().__init__(instruments=instruments)
+        self._config = options
+
+    @staticmethod
+    def _default_workers() -> int | None:
+        """The worker limit when ``max_workers`` is None (None: no limit)."""
+        return None
+
+    @property
+    def concurrency_type(self) -> TaskConcurrencyType:
+        return TaskConcurrencyType.CONCURRENT
+
+    @property
+    def max_workers(self) -> int | None:
+        """The ``max_workers`` option (None: the runner's default)."""
+        return self._config.max_workers
+
+    def _worker_limit(self) -> int | None:
+        workers = self._config.max_workers
+        return self._default_workers() if workers is None else workers
+
+    def _pending_limit(self) -> int | None:
+        return self._config.max_pending
+
+
+@final
+class ConcurrentTaskRunner(LoopPoolTaskRunner):
     """Runs calls concurrently as Trio tasks in the runner's nursery.
 
     Args:
@@ -23,6 +87,7 @@ class ConcurrentTaskRunner(PoolTaskRunner):
       max_pending: with ``max_workers``, `submit` waits while this many accepted, live calls
         have not been admitted yet (backpressure; a queued call that is cancelled frees its place
         at once). ``None``: unbounded.
+      instruments: `trio_runners.abc.Instrument` objects observing every call.
 
     A call that waits on this runner (`wait`, `as_completed`) from inside one of this runner's
     calls lends its worker slot back while it waits and takes a slot again (FIFO) before it
@@ -36,6 +101,10 @@ class ConcurrentTaskRunner(PoolTaskRunner):
     ``max_workers`` (a call waiting on this runner lends its thread token with its slot).
     Without it, each run has a ``CapacityLimiter(40)`` of its own (the size of Trio's default),
     so threads abandoned by one run never starve other ``trio.to_thread`` users or the next run.
+
+    Raises:
+      TypeError: an option is not an int or None.
+      ValueError: an option is below 1, or ``max_pending`` is given without ``max_workers``.
     """
 
     def __init__(
@@ -45,26 +114,9 @@ class ConcurrentTaskRunner(PoolTaskRunner):
         *,
         instruments: Iterable[Instrument] = (),
     ) -> None:
-        check_limit("max_workers", max_workers, 1)
-        check_limit("max_pending", max_pending, 1)
-        if max_pending is not None and max_workers is None:
-            raise ValueError(
-                "max_pending needs max_workers: without a worker limit every call starts at "
-                "once, so no call is ever pending"
-            )
-        super().__init__(instruments=instruments)
-        self.max_workers = max_workers
-        self.max_pending = max_pending
+        super().__init__(PoolOptions(max_workers, max_pending), instruments=instruments)
 
     @property
-    def concurrency_type(self) -> TaskConcurrencyType:
-        return TaskConcurrencyType.CONCURRENT
-
-    def _options(self) -> dict[str, Any]:
-        return {"max_workers": self.max_workers, "max_pending": self.max_pending}
-
-    def _worker_limit(self) -> int | None:
-        return self.max_workers
-
-    def _pending_limit(self) -> int | None:
-        return self.max_pending
+    def max_pending(self) -> int | None:
+        """The ``max_pending`` option."""
+        return self._config.max_pending

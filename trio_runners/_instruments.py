@@ -5,18 +5,20 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Hashable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from ._states import State
 
-if TYPE_CHECKING:
-    from ._base import BaseTaskRunner
-
 __all__ = ["EVENTS", "Instrument"]
 
 LOGGER = logging.getLogger("trio_runners")
+
+#: The runner an event is about: a `BaseTaskRunner`. Typed `Any` so that this module needs no
+#: import of the runners (which import it), and so that an instrument may annotate the argument
+#: as `BaseTaskRunner` or as its own runner class.
+Runner = Any
 
 #: The lifecycle events of a call, in the order they can happen.
 EVENTS = ("submitted", "admitted", "started", "cancel_requested", "finished", "released")
@@ -38,24 +40,22 @@ class Instrument:
     State is recorded); ``released``. A call cancelled while queued is never admitted/started.
     """
 
-    def submitted(self, runner: BaseTaskRunner, key: Hashable, time: float) -> None:
+    def submitted(self, runner: Runner, key: Hashable, time: float) -> None:
         """The call was registered under ``key``."""
 
-    def admitted(self, runner: BaseTaskRunner, key: Hashable, time: float) -> None:
+    def admitted(self, runner: Runner, key: Hashable, time: float) -> None:
         """The call got its worker slot."""
 
-    def started(self, runner: BaseTaskRunner, key: Hashable, time: float) -> None:
+    def started(self, runner: Runner, key: Hashable, time: float) -> None:
         """The call's code is about to run."""
 
-    def cancel_requested(self, runner: BaseTaskRunner, key: Hashable, time: float) -> None:
+    def cancel_requested(self, runner: Runner, key: Hashable, time: float) -> None:
         """The call is being cancelled (its State becomes Cancelled at once)."""
 
-    def finished(
-        self, runner: BaseTaskRunner, key: Hashable, state: State[Any], time: float
-    ) -> None:
+    def finished(self, runner: Runner, key: Hashable, state: State[Any], time: float) -> None:
         """The call's terminal ``state`` was recorded."""
 
-    def released(self, runner: BaseTaskRunner, key: Hashable, time: float) -> None:
+    def released(self, runner: Runner, key: Hashable, time: float) -> None:
         """The finished call's State was released."""
 
 
@@ -106,7 +106,7 @@ class Instruments:
             else:
                 del self.hooks[event]
 
-    def emit(self, event: str, runner: BaseTaskRunner, key: Hashable, *extra: Any) -> None:
+    def emit(self, event: str, runner: Runner, key: Hashable, *extra: Any) -> None:
         hooks = self.hooks.get(event)
         if not hooks:
             return

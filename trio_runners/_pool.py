@@ -1,37 +1,28 @@
-"""FIFO admission into a fixed number of worker slots, shared by the pool runners.
+"""Pool runners: calls admitted into at most ``max_workers`` worker slots, or all at once.
 
-`ConcurrentTaskRunner`, `ThreadPoolTaskRunner`, `ProcessPoolTaskRunner` and `DaskTaskRunner`
-differ only in how an admitted call executes (on the loop, in a thread, in a process, on a
-cluster); this module owns how calls are admitted: a single dispatcher drains a FIFO memory
-channel and takes a slot (a `trio.Semaphore`) for each call before starting it, so admission
-follows submission order.
+`PoolTaskRunner` is the one implementation behind `ConcurrentTaskRunner` and
+`ThreadPoolTaskRunner` (which differ only in their default worker limit: none, or
+``min(32, cpu_count + 4)``) and behind the remote runners. With a worker limit, a run's calls
+go through a `Slots` object (`_slots`: FIFO admission, backpressure, lending); without one
+(``ConcurrentTaskRunner()``, and `DaskTaskRunner`, whose cluster does its own queueing) every
+call starts at once. Where an admitted call runs is `BaseTaskRunner._invoke`'s: on the loop
+with sync calls in threads here, in a process or on a cluster for the remote runners.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import trio
 
-from ._base import _EXIT_MESSAGE, BaseTaskRunner, _CallRecord
+from ._base import _EXIT_MESSAGE, _NOTHING_LENT, BaseTaskRunner
+from ._calls import CallRecord, current_call
+from ._execution import execute
+from ._instruments import Instrument
+from ._slots import Slots, open_slots
 
-__all__ = ["PoolTaskRunner", "check_limit"]
-
-
-def check_limit(name: str, value: int | None, minimum: int) -> None:
-    """Validate an optional integer option such as ``max_workers``.
-
-    Raises:
-      TypeError: ``value`` is not an int (bools are refused) or None.
-      ValueError: ``value`` is below ``minimum``.
-    """
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, not {value}")
+__all__ = ["PoolTaskRunner"]
 
 
 class PoolTaskRunner(BaseTaskRunner):
@@ -42,16 +33,9 @@ class PoolTaskRunner(BaseTaskRunner):
     unbounded). A call that waits on its own runner from inside a call lends its slot back.
     """
 
-    def __init__(self, **core_options: Any) -> None:
-        super().__init__(**core_options)
-        self._slots: trio.Semaphore | None = None
-        self._send: trio.MemorySendChannel[_CallRecord] | None = None
-        self._room: trio.Semaphore | None = None
-
-    @property
-    def _admits_itself(self) -> bool:  # type: ignore[override]
-        """With slots, the dispatcher reports ``admitted`` when a call takes one."""
-        return self._worker_limit() is not None
+    def __init__(self, *, instruments: Iterable[Instrument] = ()) -> None:
+        super().__init__(instruments=instruments)
+        self._slots: Slots | None = None
 
     def _worker_limit(self) -> int | None:
         """Hook: how many calls may run at once this run (None: every call starts at once)."""
@@ -67,129 +51,47 @@ class PoolTaskRunner(BaseTaskRunner):
             return super()._make_thread_limiter()
         return trio.CapacityLimiter(limit)
 
-    async def _open(self, nursery: trio.Nursery) -> None:
-        limit = self._worker_limit()
-        if limit is None:
-            return
-        pending = self._pending_limit()
-        # Accepted calls wait for a slot in an unbounded FIFO channel; backpressure is a
-        # semaphore of `pending` tokens instead of the channel's buffer, so that a queued call
-        # that is cancelled gives its room back at once (`BaseTaskRunner._finish` releases it),
-        # while it would stay in a channel's buffer until the dispatcher reached it.
-        send, receive = trio.open_memory_channel[_CallRecord](math.inf)
-        self._send = send
-        self._room = None if pending is None else trio.Semaphore(pending)
-        self._slots = trio.Semaphore(limit)
-        nursery.start_soon(self._dispatch, receive, self._slots)
-
-    def _close(self) -> None:
-        if self._send is not None:
-            self._send.close()
-            self._send = None
-
-    async def _submit(self, record: _CallRecord) -> None:
-        send = self._send
-        if send is None:
-            nursery = self._nursery
-            if nursery is None:  # pragma: no cover - submit checks that the run is open
-                raise RuntimeError(f"{self!r} has no nursery: it is not started")
-            nursery.start_soon(self._execute, record)
-            await trio.lowlevel.checkpoint()
-            return
-        await trio.lowlevel.checkpoint()
-        room = self._room
-        if room is not None:
-            # FIFO among blocked submitters (trio.Semaphore hands a released token to the
-            # first waiter). Cancelled while blocked: the core records the call Cancelled.
-            try:
-                room.acquire_nowait()
-            except trio.WouldBlock:
-                # A call of this runner submitting a child lends its worker slot while it
-                # waits for room, as it does in `wait`: the call holding the only slot
-                # cannot block the admissions that would make room.
-                async with self._slot_lent():
-                    await room.acquire()
-            if record.state is not None:  # cancelled while its submitter waited for room
-                room.release()
+    @asynccontextmanager
+    async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
+        async with super()._backend(nursery):
+            limit = self._worker_limit()
+            threads = self._thread_limiter
+            if limit is None or threads is None:
+                yield
                 return
-            record.room = room
-        try:
-            send.send_nowait(record)
-        except trio.BrokenResourceError:
-            # The dispatcher has stopped: the run was cancelled (a call raised
-            # KeyboardInterrupt, or the scope around start() was cancelled) while this
-            # submitter was being resumed. The call never starts.
-            self._cancel_record(record, _EXIT_MESSAGE)
-            await trio.lowlevel.checkpoint_if_cancelled()
+            async with open_slots(
+                nursery, self._table, limit, self._pending_limit(), threads, self._execute_admitted
+            ) as slots:
+                self._slots = slots
+                try:
+                    yield
+                finally:
+                    self._slots = None
 
-    async def _dispatch(
-        self, receive: trio.MemoryReceiveChannel[_CallRecord], slots: trio.Semaphore
-    ) -> None:
-        """Admit queued calls in FIFO order: take the next live call, then a slot for it.
+    async def _execute_admitted(self, record: CallRecord) -> None:
+        await execute(self._table, record, self._invoke, admitted=True)
 
-        The dispatcher never holds a slot while idle, so every slot holder is a running call.
-        A call leaves the pending count (gives its backpressure room back) when it is admitted
-        or when it finishes while queued (cancelled), whichever comes first.
-        """
+    async def _submit(self, record: CallRecord) -> None:
+        slots = self._slots
+        if slots is not None:
+            if not await slots.submit(record, self._slot_lent):
+                # The dispatcher has stopped: the run was cancelled (a call raised
+                # KeyboardInterrupt, or the scope around start() was cancelled) while this
+                # submitter was being resumed. The call never starts.
+                self._table.cancel(record, _EXIT_MESSAGE)
+                await trio.lowlevel.checkpoint_if_cancelled()
+            return
         nursery = self._nursery
-        if nursery is None:  # pragma: no cover - started inside the run's nursery
-            raise RuntimeError(f"{self!r}: dispatcher started outside a run")
-        async with receive:
-            while True:
-                # A burst of queued calls is admitted without a trip through the scheduler per
-                # call; the dispatcher blocks (a checkpoint) only when a call or slot is missing.
-                try:
-                    record = receive.receive_nowait()
-                except trio.WouldBlock:
-                    try:
-                        record = await receive.receive()
-                    except trio.EndOfChannel:
-                        return
-                except trio.EndOfChannel:
-                    return
-                if record.state is not None:  # cancelled while queued: never starts
-                    continue
-                try:
-                    slots.acquire_nowait()
-                except trio.WouldBlock:
-                    await slots.acquire()
-                    if record.state is not None:  # cancelled while waiting for a slot
-                        slots.release()
-                        continue
-                room = record.room
-                if room is not None:
-                    record.room = None
-                    room.release()
-                if self._hooks:
-                    self._instruments.emit("admitted", self, record.key)
-                nursery.start_soon(self._execute_in_slot, record, slots)
+        if nursery is None:  # pragma: no cover - submit checks that the run is open
+            raise RuntimeError(f"{self!r} has no nursery: it is not started")
+        nursery.start_soon(self._execute, record)
+        await trio.lowlevel.checkpoint()
 
-    async def _execute_in_slot(self, record: _CallRecord, slots: trio.Semaphore) -> None:
-        try:
-            await self._execute(record)
-        finally:
-            slots.release()
-
-    # Slot lending: the core calls `_lend_slot`/`_reclaim_slot` around a wait made from inside
-    # one of this runner's calls (`BaseTaskRunner._slot_lent`).
-
-    # A lending call may be a sync call blocked in its thread: it lends its thread token too
-    # (one more token while it waits), so that a child needing a thread cannot deadlock behind
-    # it. Threads doing work stay bounded by the slots; only threads blocked in a wait on this
-    # runner come on top.
-
-    def _lend_slot(self) -> None:
-        if self._slots is not None:
-            self._slots.release()
-            limiter = self._thread_limiter
-            if limiter is not None and limiter.total_tokens != math.inf:
-                limiter.total_tokens += 1
-
-    async def _reclaim_slot(self) -> None:
-        if self._slots is not None:
-            # The slot first, the lent thread token back only then: while this call waits for
-            # a slot, the call holding it may still need a thread to finish and free it.
-            await self._slots.acquire()
-            limiter = self._thread_limiter
-            if limiter is not None and limiter.total_tokens != math.inf:
-                limiter.total_tokens -= 1
+    def _slot_lent(self) -> AbstractAsyncContextManager[None]:
+        slots = self._slots
+        if slots is None:
+            return _NOTHING_LENT
+        current = current_call.get()
+        if current is None or current[0] is not self:
+            return _NOTHING_LENT
+        return slots.lent(current[1])

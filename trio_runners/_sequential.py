@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import final
 
 import trio
 
-from ._base import BaseTaskRunner, TaskConcurrencyType, _CallRecord, current_call
+from ._base import BaseTaskRunner, TaskConcurrencyType
+from ._calls import CallRecord, current_call
 from ._instruments import Instrument
 
 __all__ = ["SequentialTaskRunner"]
@@ -37,10 +39,12 @@ class SequentialTaskRunner(BaseTaskRunner):
     def concurrency_type(self) -> TaskConcurrencyType:
         return TaskConcurrencyType.SEQUENTIAL
 
-    async def _open(self, nursery: trio.Nursery) -> None:
+    @asynccontextmanager
+    async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
         self._lock = trio.Lock()
+        yield
 
-    async def _submit(self, record: _CallRecord) -> None:
+    async def _submit(self, record: CallRecord) -> None:
         current = current_call.get()
         if (
             current is not None and current[0] is self

@@ -1,12 +1,13 @@
-"""ThreadPoolTaskRunner: sync calls in worker threads, at most ``max_workers`` at once."""
+"""ThreadPoolTaskRunner: `ConcurrentTaskRunner` with ``max_workers=min(32, cpu_count + 4)``."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any, final
 
-from ._base import TaskConcurrencyType
-from ._pool import PoolTaskRunner, check_limit
+from ._concurrent import LoopPoolTaskRunner, PoolOptions
+from ._instruments import Instrument
 
 __all__ = ["ThreadPoolTaskRunner", "default_thread_workers"]
 
@@ -17,16 +18,19 @@ def default_thread_workers() -> int:
 
 
 @final
-class ThreadPoolTaskRunner(PoolTaskRunner):
+class ThreadPoolTaskRunner(LoopPoolTaskRunner):
     """Runs sync calls in worker threads and async calls on the event loop, at most
     ``max_workers`` calls at once.
+
+    The same runner as ``ConcurrentTaskRunner(max_workers=min(32, cpu_count + 4))`` (one
+    implementation, `LoopPoolTaskRunner`), under the name and with the default of
+    `concurrent.futures.ThreadPoolExecutor`.
 
     Args:
       max_workers: how many calls may run at once (sync and async together); also the size of
         the run's own thread `trio.CapacityLimiter`. ``None`` (default):
         ``min(32, cpu_count + 4)``, as `concurrent.futures.ThreadPoolExecutor`.
-      core_options: passed on to `BaseTaskRunner` (the options every runner has, such as
-        ``instruments`` where the core provides them).
+      instruments: `trio_runners.abc.Instrument` objects observing every call.
 
     Calls are admitted in submission order (FIFO) by a single dispatcher. A sync call runs in
     ``trio.to_thread.run_sync`` under the run's limiter; an async call (or the awaitable a sync
@@ -41,16 +45,20 @@ class ThreadPoolTaskRunner(PoolTaskRunner):
     then, so no more than ``max_workers`` threads ever exist. A sync call can cooperate by
     calling ``trio.from_thread.check_cancelled()``, which raises `trio.Cancelled` in the thread
     once the call is cancelled. An async call is cancelled like any Trio code.
+
+    Raises:
+      TypeError: ``max_workers`` is not an int or None.
+      ValueError: ``max_workers`` is below 1.
     """
 
-    def __init__(self, max_workers: int | None = None, **core_options: Any) -> None:
-        check_limit("max_workers", max_workers, 1)
-        super().__init__(**core_options)
-        self.max_workers = max_workers
+    def __init__(
+        self, max_workers: int | None = None, *, instruments: Iterable[Instrument] = ()
+    ) -> None:
+        super().__init__(PoolOptions(max_workers), instruments=instruments)
 
-    @property
-    def concurrency_type(self) -> TaskConcurrencyType:
-        return TaskConcurrencyType.CONCURRENT
+    @staticmethod
+    def _default_workers() -> int:
+        return default_thread_workers()
 
     @property
     def workers(self) -> int:
@@ -58,7 +66,4 @@ class ThreadPoolTaskRunner(PoolTaskRunner):
         return default_thread_workers() if self.max_workers is None else self.max_workers
 
     def _options(self) -> dict[str, Any]:
-        return {"max_workers": self.max_workers}
-
-    def _worker_limit(self) -> int:
-        return self.workers
+        return {"max_workers": self.max_workers}  # no max_pending: not an option here

@@ -8,49 +8,30 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
-import importlib
 import math
 import re
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, final
 
-import outcome
 import trio
 
 from ._base import TaskConcurrencyType
-from ._remote import PickledCall, RemoteTaskRunner, hold_open, run_pickled
+from ._dask_cluster import DaskOptions, dask_options, open_cluster
+from ._instruments import Instrument
+from ._remote import PickledCall, RemoteTaskRunner, run_pickled
 from ._states import Crashed
 
 try:
-    import distributed
     from distributed.client import FutureCancelledError
-    from distributed.scheduler import KilledWorker
 except ImportError as exc:  # pragma: no cover
     raise ImportError("DaskTaskRunner needs distributed: pip install 'trio-runners[dask]'") from exc
 
 __all__ = ["DaskTaskRunner"]
 
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[^\w.]+")
-
-
-def _resolve_cluster_class(cluster_class: type | str | None) -> Callable[..., Any]:
-    if cluster_class is None:
-        local: Callable[..., Any] = distributed.LocalCluster
-        return local
-    if isinstance(cluster_class, str):
-        module_name, _, attribute = cluster_class.rpartition(".")
-        if not module_name:
-            raise ValueError(
-                f"cluster_class {cluster_class!r} must be a dotted path like "
-                "'distributed.LocalCluster'"
-            )
-        resolved: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
-        return resolved
-    return cluster_class
 
 
 class _Crash:
@@ -60,20 +41,21 @@ class _Crash:
         self.exc = exc
 
 
-async def _gather(client: Any, future: Any) -> outcome.Outcome[Any] | _Crash:
-    """Runs on the client's event loop: the call's result, its exception, or a crash. The
-    future is released afterwards."""
+async def _gather(client: Any, future: Any) -> Any:
+    """Runs on the client's event loop: what `run_pickled` returned on the worker, or a
+    `_Crash`. The future is released afterwards.
+
+    `run_pickled` returns whatever the call raised, so an error here is Dask's own (the
+    scheduler gave up, the future was cancelled, the result could not travel): a crash."""
     try:
-        return outcome.Value(await client.gather(future, asynchronous=True))
-    except (FutureCancelledError, KilledWorker) as exc:
+        return await client.gather(future, asynchronous=True)
+    except (Exception, FutureCancelledError) as exc:  # the latter is an asyncio.CancelledError
         return _Crash(exc)
-    except Exception as exc:
-        return outcome.Error(exc)
     finally:
         future.release()
 
 
-async def _gather_many(client: Any, futures: list[Any]) -> list[outcome.Outcome[Any] | _Crash]:
+async def _gather_many(client: Any, futures: list[Any]) -> list[Any]:
     """Runs on the client's event loop: fetch the results of finished futures in one batch.
 
     If the batch fails (a worker holding a result died, say), each future is fetched alone so
@@ -85,7 +67,7 @@ async def _gather_many(client: Any, futures: list[Any]) -> list[outcome.Outcome[
         return [await _gather(client, future) for future in futures]
     for future in futures:
         future.release()
-    return [outcome.Value(value) for value in values]
+    return list(values)
 
 
 @final
@@ -97,7 +79,7 @@ class _Fetch:
     def __init__(self, future: Any) -> None:
         self.future = future
         self.done = trio.Event()
-        self.result: outcome.Outcome[Any] | _Crash | None = None
+        self.result: Any = None  # set before ``done``
 
 
 @final
@@ -108,31 +90,46 @@ class DaskTaskRunner(RemoteTaskRunner):
       address: the address of a running Dask scheduler (e.g. ``"tcp://127.0.0.1:8786"``).
         ``start()`` connects a client to it and, on exit, closes only that client.
       cluster_class: with no ``address``, the cluster ``start()`` creates: a class or a dotted
-        import string (``"dask_jobqueue.SLURMCluster"``). Default: `distributed.LocalCluster`.
-        The runner closes the cluster it created when ``start()`` exits.
+        import string (``"dask_jobqueue.SLURMCluster"``, imported at construction). Default:
+        `distributed.LocalCluster`. The runner closes the cluster it created when ``start()``
+        exits. A `distributed.LocalCluster` keeps every socket on 127.0.0.1: its dashboards
+        (scheduler's and workers') default to ``"127.0.0.1:0"`` unless ``cluster_kwargs`` sets
+        ``dashboard_address`` / ``worker_dashboard_address``.
       cluster_kwargs: keyword arguments for ``cluster_class``.
       adapt_kwargs: if given, ``cluster.adapt(**adapt_kwargs)`` is called on the new cluster.
       client_kwargs: keyword arguments for `distributed.Client` (``set_as_default`` is False
         unless given).
-      core_options: passed on to `BaseTaskRunner` (the options every runner has, such as
-        ``instruments`` where the core provides them).
+      instruments: `trio_runners.abc.Instrument` objects observing every call.
+
+    Raises:
+      TypeError: an option has the wrong type (``address`` not a str, a ``*_kwargs`` option
+        not a mapping with str keys, ``cluster_class`` not a class, import path or None); the
+        message names the option.
+      ValueError: ``address`` is empty or given with a cluster option, or ``cluster_class``
+        is not a dotted path that imports.
 
     Dask's client has its own event loop in its own thread. The runner uses a synchronous
-    client, created and closed in a worker thread, so the Trio loop never blocks on it. Each
-    call is pickled with cloudpickle at `submit` (a call that cannot be pickled is refused with
-    `TypeError`; see docs/runners/dask.md for which modules travel by value) and sent with
-    ``client.submit(..., pure=False)``; trio-runners must be importable on the workers. The
-    result is gathered by a coroutine on the client's loop whose completion reaches Trio through
-    a done-callback and ``TrioToken.run_sync_soon`` (no polling). Each Dask future is released
-    as soon as its State is recorded, so a long run does not accumulate results on the cluster.
-    An async callable runs under its own ``trio.run`` on the worker.
+    client, created and closed in a worker thread, so the Trio loop never blocks on it; the
+    client (and the cluster) lives until every call of the run has its State. Each call is
+    pickled with cloudpickle at `submit` (a call that cannot be pickled is refused with
+    `TypeError` naming the key; see docs/runners/dask.md for which modules travel by value)
+    and sent with ``client.submit(..., pure=False)``; trio-runners must be importable on the
+    workers. The result is gathered by a coroutine on the client's loop whose completion
+    reaches Trio through a done-callback and ``TrioToken.run_sync_soon`` (no polling). Each
+    Dask future is released as soon as its State is recorded, so a long run does not
+    accumulate results on the cluster. An async callable runs under its own ``trio.run`` on
+    the worker.
 
-    States: value -> Completed; an exception from the call -> Failed. A worker that dies
-    mid-call: the scheduler reruns the call on another worker (up to
+    States: value -> Completed; an `Exception` from the call -> Failed (it comes back as a
+    value, with its traceback: Dask logs no worker error for it). Any other `BaseException`
+    from the call (``KeyboardInterrupt``, ``SystemExit``, a stray `trio.Cancelled`, a
+    `BaseExceptionGroup`) -> Crashed; the run goes on. A worker that dies mid-call: the
+    scheduler reruns the call on another worker (up to
     ``distributed.scheduler.allowed-failures`` times, default 3), so the call usually ends
     Completed -- calls must tolerate running more than once. When the scheduler gives up
-    (`distributed.scheduler.KilledWorker`), or the future is cancelled by Dask (e.g. the
-    scheduler connection is lost), the call ends Crashed.
+    (`distributed.scheduler.KilledWorker`), the future is cancelled by Dask (e.g. the
+    scheduler connection is lost), or the machinery fails otherwise, the call ends Crashed
+    with a message; never Failed.
 
     Cancellation: ``cancel(key)``, a cancelled enclosing scope, or leaving `start()` by an
     exception decides the State (Cancelled) at once and cancels the Dask future. A call that
@@ -148,34 +145,22 @@ class DaskTaskRunner(RemoteTaskRunner):
         cluster_kwargs: dict[str, Any] | None = None,
         adapt_kwargs: dict[str, Any] | None = None,
         client_kwargs: dict[str, Any] | None = None,
-        **core_options: Any,
+        *,
+        instruments: Iterable[Instrument] = (),
     ) -> None:
-        if address is not None and not isinstance(address, str):
-            raise TypeError(f"address must be a str or None, not {type(address).__name__}")
-        if address is not None and (cluster_class, cluster_kwargs, adapt_kwargs) != (
-            None,
-            None,
-            None,
-        ):
-            raise ValueError(
-                "address connects to an existing cluster: cluster_class, cluster_kwargs and "
-                "adapt_kwargs are only for a cluster the runner creates"
-            )
-        super().__init__(**core_options)
-        self.address = address
-        self.cluster_class = cluster_class
-        self.cluster_kwargs = dict(cluster_kwargs) if cluster_kwargs is not None else None
-        self.adapt_kwargs = dict(adapt_kwargs) if adapt_kwargs is not None else None
-        self.client_kwargs = dict(client_kwargs) if client_kwargs is not None else None
+        options = dask_options(address, cluster_class, cluster_kwargs, adapt_kwargs, client_kwargs)
+        super().__init__(instruments=instruments)
+        self._config = options
         self._client: Any = None
         self._cluster: Any = None
         self._token: trio.lowlevel.TrioToken | None = None
-        self._disconnect: Callable[[], None] | None = None
         self._fetches: trio.MemorySendChannel[_Fetch] | None = None
         self._run_id = ""
         self._submitted = 0
         self._soon: list[Callable[[], None]] = []
         self._soon_lock = threading.Lock()
+
+    _config: DaskOptions
 
     # ------------------------------------------------------------------ configuration
 
@@ -183,20 +168,30 @@ class DaskTaskRunner(RemoteTaskRunner):
     def concurrency_type(self) -> TaskConcurrencyType:
         return TaskConcurrencyType.PARALLEL
 
-    def _options(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "cluster_class": self.cluster_class,
-            "cluster_kwargs": self.cluster_kwargs,
-            "adapt_kwargs": self.adapt_kwargs,
-            "client_kwargs": self.client_kwargs,
-        }
+    @property
+    def address(self) -> str | None:
+        """The ``address`` option."""
+        return self._config.address
 
-    def __hash__(self) -> int:
-        cluster_class = self.cluster_class
-        if isinstance(cluster_class, type):
-            cluster_class = f"{cluster_class.__module__}.{cluster_class.__qualname__}"
-        return hash((type(self), self.address, cluster_class))
+    @property
+    def cluster_class(self) -> type | str | None:
+        """The ``cluster_class`` option."""
+        return self._config.cluster_class
+
+    @property
+    def cluster_kwargs(self) -> dict[str, Any] | None:
+        """The ``cluster_kwargs`` option."""
+        return self._config.cluster_kwargs
+
+    @property
+    def adapt_kwargs(self) -> dict[str, Any] | None:
+        """The ``adapt_kwargs`` option."""
+        return self._config.adapt_kwargs
+
+    @property
+    def client_kwargs(self) -> dict[str, Any] | None:
+        """The ``client_kwargs`` option."""
+        return self._config.client_kwargs
 
     @property
     def client(self) -> Any:
@@ -210,24 +205,33 @@ class DaskTaskRunner(RemoteTaskRunner):
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def _open(self, nursery: trio.Nursery) -> None:
-        self._token = trio.lowlevel.current_trio_token()
-        self._run_id = uuid.uuid4().hex[:12]
-        self._submitted = 0
-        self._client, self._disconnect = await hold_open(nursery, self._connect())
-        send, receive = trio.open_memory_channel[_Fetch](math.inf)
-        self._fetches = send
-        nursery.start_soon(self._fetch_results, receive)
+    @asynccontextmanager
+    async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
+        """The run's cluster and client (`open_cluster`) and its result fetcher; the fetcher stops
+        and the client (then the cluster) closes when the run is over (every call has its
+        State)."""
+        async with super()._backend(nursery):
+            token = self._token = trio.lowlevel.current_trio_token()
+            self._run_id = uuid.uuid4().hex[:12]
+            self._submitted = 0
+            async with open_cluster(self._config) as (client, cluster):
+                self._client, self._cluster = client, cluster
+                send, receive = trio.open_memory_channel[_Fetch](math.inf)
+                self._fetches = send
+                nursery.start_soon(self._fetch_results, receive, client, token)
+                try:
+                    yield
+                finally:
+                    self._fetches = None
+                    send.close()
+                    self._client = self._cluster = None
 
-    def _close(self) -> None:
-        if self._fetches is not None:
-            self._fetches.close()
-            self._fetches = None
-        if self._disconnect is not None:
-            self._disconnect()
-            self._disconnect = None
-
-    async def _fetch_results(self, receive: trio.MemoryReceiveChannel[_Fetch]) -> None:
+    async def _fetch_results(
+        self,
+        receive: trio.MemoryReceiveChannel[_Fetch],
+        client: Any,
+        token: trio.lowlevel.TrioToken,
+    ) -> None:
         """Fetch the results of finished calls in batches, one batch at a time: every call
         that finished while the previous batch travelled shares the next ``gather`` (as a raw
         ``client.gather`` of many futures does). One batch at a time costs the least CPU."""
@@ -239,10 +243,10 @@ class DaskTaskRunner(RemoteTaskRunner):
                         batch.append(receive.receive_nowait())
                     except trio.WouldBlock:
                         break
-                results: list[outcome.Outcome[Any] | _Crash]
+                results: list[Any]
                 try:
-                    results = await self._on_client_loop(
-                        _gather_many(self._client, [fetch.future for fetch in batch])
+                    results = await _on_client_loop(
+                        client, token, _gather_many(client, [fetch.future for fetch in batch])
                     )
                 except Exception as exc:  # the client itself failed: these calls are lost
                     results = [_Crash(exc)] * len(batch)
@@ -250,46 +254,33 @@ class DaskTaskRunner(RemoteTaskRunner):
                     fetch.result = result
                     fetch.done.set()
 
-    @asynccontextmanager
-    async def _connect(self) -> AsyncIterator[Any]:
-        """Create (or reach) the cluster and a client in worker threads; close what we made."""
-        cluster = None
-        if self.address is None:
-            factory = _resolve_cluster_class(self.cluster_class)
-            cluster = await trio.to_thread.run_sync(
-                functools.partial(factory, **(self.cluster_kwargs or {}))
-            )
-        try:
-            if cluster is not None and self.adapt_kwargs is not None:
-                await trio.to_thread.run_sync(functools.partial(cluster.adapt, **self.adapt_kwargs))
-            client_kwargs = {"set_as_default": False, **(self.client_kwargs or {})}
-            client = await trio.to_thread.run_sync(
-                functools.partial(
-                    distributed.Client,
-                    cluster if cluster is not None else self.address,
-                    **client_kwargs,
-                )
-            )
-            self._cluster = cluster
-            try:
-                yield client
-            finally:
-                self._client = None
-                self._cluster = None
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(client.close)
-        finally:
-            if cluster is not None:
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(cluster.close)
-
     # ------------------------------------------------------------------ execution
 
     async def _run_remotely(self, call: PickledCall) -> Any:
         client = self._client
         token = self._token
-        assert client is not None
-        assert token is not None
+        if client is None or token is None:
+            return Crashed(
+                RuntimeError(f"{self!r} has no Dask client: its run is over"),
+                message=f"{call.name} reached the runner after its Dask client was closed",
+            )
+        try:
+            result = await self._compute(client, token, call)
+        except Exception as exc:  # the machinery failed (run_pickled never raises)
+            return Crashed(exc, message=f"Dask could not run {call.name}: {exc!r}")
+        if isinstance(result, _Crash):
+            return Crashed(result.exc, message=f"Dask could not run {call.name}: {result.exc!r}")
+        return result
+
+    async def _compute(self, client: Any, token: trio.lowlevel.TrioToken, call: PickledCall) -> Any:
+        """Submit ``call`` to Dask and fetch what `run_pickled` returned there, or a `_Crash`.
+
+        A checkpoint. Cancelled: the Dask future is cancelled (on the client's loop) and
+        `trio.Cancelled` propagates.
+
+        Raises:
+          Exception: the client failed (its loop is closed, say): the machinery's error.
+        """
         self._submitted += 1
         name = _UNSAFE_KEY_CHARACTERS.sub("_", call.name)[:64] or "call"
         key = f"{name}-{self._run_id}-{self._submitted}"
@@ -326,24 +317,30 @@ class DaskTaskRunner(RemoteTaskRunner):
             self._on_loop_soon(client, submit)
             await done.wait()
             if "error" in handle:
-                return Crashed(handle["error"], message=f"Dask refused {call.name}")
+                error = handle["error"]
+                return _Crash(error)
             future = handle["future"]
             await trio.lowlevel.checkpoint_if_cancelled()
-            if future.status == "finished" and self._fetches is not None:
-                fetch = _Fetch(future)
-                self._fetches.send_nowait(fetch)
+            fetch = _Fetch(future)
+            fetches = self._fetches
+            queued = False
+            if future.status == "finished" and fetches is not None:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    fetches.send_nowait(fetch)
+                    queued = True
+            if queued:
                 await fetch.done.wait()
                 result = fetch.result
             else:  # error, cancelled, lost: the client already holds the reason
-                result = await self._on_client_loop(_gather(client, future))
+                result = await _on_client_loop(client, token, _gather(client, future))
             finished = True
         finally:
             if not finished:  # cancelled (or the runner failed): the call is no longer wanted
-                client.loop.add_callback(cancel)
-        if isinstance(result, _Crash):
-            return Crashed(result.exc, message=f"Dask could not run {call.name}: {result.exc!r}")
-        assert result is not None
-        return result.unwrap()
+                # A client whose loop is already closed has no future to cancel; its error
+                # must not replace the exception propagating here (trio.Cancelled, say).
+                with contextlib.suppress(RuntimeError):
+                    client.loop.add_callback(cancel)
+        return result
 
     def _on_loop_soon(self, client: Any, function: Callable[[], None]) -> None:
         """Run ``function`` on the client's loop thread soon, in order. Functions queued while
@@ -361,23 +358,34 @@ class DaskTaskRunner(RemoteTaskRunner):
         for function in functions:
             function()
 
-    async def _on_client_loop(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        """Run ``coroutine`` on the Dask client's event loop; wake this task when it is done."""
-        token = self._token
-        assert token is not None
-        done = trio.Event()
 
-        def wake(_: concurrent.futures.Future[Any]) -> None:
-            # Called in the client's loop thread.
-            # If the Trio run is over, nobody is waiting any more.
-            with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(done.set)
+async def _on_client_loop(
+    client: Any, token: trio.lowlevel.TrioToken, coroutine: Coroutine[Any, Any, Any]
+) -> Any:
+    """Run ``coroutine`` on the Dask client's event loop; wake this task when it is done.
 
-        handle = asyncio.run_coroutine_threadsafe(coroutine, self._client.loop.asyncio_loop)
-        handle.add_done_callback(wake)
-        try:
-            await done.wait()
-        except BaseException:
-            handle.cancel()
-            raise
-        return handle.result()
+    A checkpoint. Cancelled: the coroutine is cancelled on the client's loop.
+
+    Raises:
+      Exception: what the coroutine raised, or the client's loop is closed.
+    """
+    done = trio.Event()
+
+    def wake(_: concurrent.futures.Future[Any]) -> None:
+        # Called in the client's loop thread.
+        # If the Trio run is over, nobody is waiting any more.
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(done.set)
+
+    try:
+        handle = asyncio.run_coroutine_threadsafe(coroutine, client.loop.asyncio_loop)
+    except BaseException:
+        coroutine.close()
+        raise
+    handle.add_done_callback(wake)
+    try:
+        await done.wait()
+    except BaseException:
+        handle.cancel()
+        raise
+    return handle.result()

@@ -1,8 +1,8 @@
 """The runner classes (mirrors ``prefect.task_runners``)."""
 
 from ._base import BaseTaskRunner as BaseTaskRunner
-from ._base import RunnerStatistics as RunnerStatistics
 from ._base import TaskConcurrencyType as TaskConcurrencyType
+from ._calls import RunnerStatistics as RunnerStatistics
 from ._concurrent import ConcurrentTaskRunner as ConcurrentTaskRunner
 from ._processes import ProcessPoolTaskRunner as ProcessPoolTaskRunner
 from ._sequential import SequentialTaskRunner as SequentialTaskRunner

@@ -135,6 +135,25 @@ def _own(report: Report, prefix: str) -> list[str]:
     return [v for v in report.violations if v.startswith(prefix)]
 
 
+def _result_agrees(i: int, state: State[Any]) -> list[str]:
+    """``state.result()`` raises the State's exception (returns it with
+    ``raise_on_failure=False``); a Completed State's result() returns its value."""
+    error = state.exception()
+    if error is None:
+        return []
+    if state.result(raise_on_failure=False) is not error:
+        return [f"call {i}: {state!r}.result(raise_on_failure=False) is not its exception"]
+    try:
+        state.result()
+    except BaseException as raised:  # the State's own exception, re-raised by result()
+        if raised is error:
+            return []
+        if not isinstance(raised, Exception):
+            raise  # a real KeyboardInterrupt or cancellation, not the State's
+        return [f"call {i}: {state!r}.result() raised {raised!r}, not its exception"]
+    return [f"call {i}: {state!r}.result() returned instead of raising its exception"]
+
+
 def _ended_cancelled(report: Report, state: State[Any], timeline: _Timeline) -> bool:
     """The State says the call was cancelled (a runner that declares ``crashed_means``
     ``cancelled`` labels a cancelled call Crashed)."""
@@ -153,6 +172,8 @@ def judge_states(report: Report) -> list[str]:
     timelines = _timelines(report)
     for i in _submitted(report):
         state = report.final[i]
+        if state is not None:
+            violations += _result_agrees(i, state)
         spec = report.schedule.calls[i]
         if state is None:
             violations.append(f"call {i} has no State after the runner exited")
@@ -303,8 +324,9 @@ def judge_fifo(report: Report, max_workers: int) -> list[str]:
 def judge_wait(report: Report) -> list[str]:
     """``wait(key, t)`` returns the State iff the call finished within ``t`` of the wait
     starting (either answer at exactly the deadline), else None; a later wait still gets the
-    State; all waiters get the same State; the timeout does not change the outcome."""
-    violations = judge_states(report)
+    State; all waiters get the same State; the timeout does not change the outcome; wait() on
+    a finished call is still a checkpoint."""
+    violations = judge_states(report) + _own(report, "wait:")
     if report.hung_waiters:
         violations.append(f"{report.hung_waiters} waiters never returned")
     if not report.exact:

@@ -379,7 +379,7 @@ def _draw(**kwargs: Any) -> Callable[[type[RunnerConformance]], st.SearchStrateg
         options = dict(kwargs)
         options["cancels"] = options.get("cancels", True) and cls.supports_cancel
         options["cancel_all"] = options.get("cancel_all", False) and cls.supports_cancel_all
-        return schedules(max_calls=cls.max_calls, crashes=_in_process(cls), **options)
+        return schedules(max_calls=cls.max_calls, crashes=True, **options)
 
     return strategy
 

@@ -542,6 +542,7 @@ async def run_schedule(
             if guard.cancelled_caught:
                 report.hung_waiters = outstanding
                 outer.cancel_scope.cancel()
+    probed = False
     for i in range(n):
         if report.registered[i] and i not in report.released:
             if has_state:
@@ -549,5 +550,17 @@ async def run_schedule(
             _, report.later[i] = await checked_wait(i, 0)
             if not has_state:
                 report.final[i] = report.later[i]
+            if report.final[i] is not None and not probed:
+                # wait() is a checkpoint even when the State is already there: a waiter whose
+                # scope is cancelled must get trio.Cancelled, not the State.
+                probed = True
+                with trio.CancelScope() as probe:
+                    probe.cancel()
+                    await checked_wait(i, None)
+                if not probe.cancelled_caught:
+                    report.violations.append(
+                        f"wait: wait() on finished call {i} returned its State inside a cancelled"
+                        " scope: it is not a checkpoint"
+                    )
     report.trace = trace.events()
     return report

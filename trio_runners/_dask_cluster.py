@@ -1,0 +1,172 @@
+"""The Dask runner's cluster: its options (checked) and the cluster and client they describe.
+
+`dask_options` checks a `DaskTaskRunner`'s options and makes its `DaskOptions`; `open_cluster`
+creates (or reaches) the cluster and a client in worker threads for one run, and closes what it
+made when the run is over.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, final
+
+import attrs
+import trio
+
+try:
+    import distributed
+except ImportError as exc:  # pragma: no cover
+    raise ImportError("DaskTaskRunner needs distributed: pip install 'trio-runners[dask]'") from exc
+
+__all__ = ["DaskOptions", "dask_options", "open_cluster"]
+
+
+def _resolve_cluster_class(cluster_class: type | str | None) -> Callable[..., Any]:
+    """The cluster factory ``cluster_class`` names.
+
+    Raises:
+      TypeError: ``cluster_class`` is not a class, a dotted import path or None, or the path
+        names something that is not callable.
+      ValueError: the path is not dotted, or does not import.
+    """
+    if cluster_class is None:
+        local: Callable[..., Any] = distributed.LocalCluster
+        return local
+    if isinstance(cluster_class, str):
+        module_name, _, attribute = cluster_class.rpartition(".")
+        if not module_name or not attribute:
+            raise ValueError(
+                f"cluster_class {cluster_class!r} must be a dotted import path like "
+                "'distributed.LocalCluster'"
+            )
+        try:
+            resolved = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(
+                f"cluster_class {cluster_class!r} does not import: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not callable(resolved):
+            raise TypeError(
+                f"cluster_class {cluster_class!r} names a {type(resolved).__name__}, not a "
+                "cluster class"
+            )
+        factory: Callable[..., Any] = resolved
+        return factory
+    if not callable(cluster_class):
+        raise TypeError(
+            "cluster_class must be a cluster class, a dotted import path or None, not "
+            f"{type(cluster_class).__name__}"
+        )
+    return cluster_class
+
+
+def _check_kwargs(name: str, kwargs: object) -> dict[str, Any] | None:
+    """A copy of an optional keyword-arguments option.
+
+    Raises:
+      TypeError: ``kwargs`` is not a mapping with str keys, or None.
+    """
+    if kwargs is None:
+        return None
+    if not isinstance(kwargs, Mapping):
+        raise TypeError(
+            f"{name} must be a mapping of keyword arguments or None, not {type(kwargs).__name__}"
+        )
+    bad = [key for key in kwargs if not isinstance(key, str)]
+    if bad:
+        raise TypeError(f"{name} keys must be str (keyword arguments), not {bad[0]!r}")
+    return dict(kwargs)
+
+
+#: What a LocalCluster the runner creates gets unless ``cluster_kwargs`` says otherwise: every
+#: socket on the loopback interface. LocalCluster already puts the scheduler and the workers
+#: on 127.0.0.1 (with tcp), but its scheduler dashboard listens on every interface (":8787"),
+#: and so does each worker's HTTP server with ``processes=False``.
+_LOCAL_CLUSTER_DEFAULTS = {
+    "dashboard_address": "127.0.0.1:0",
+    "worker_dashboard_address": "127.0.0.1:0",
+}
+
+
+@final
+@attrs.frozen
+class DaskOptions:
+    """The options of `DaskTaskRunner` (checked by its constructor). The ``*_kwargs`` options
+    are compared by value and take no part in the hash (dicts are not hashable)."""
+
+    address: str | None
+    cluster_class: type | str | None
+    cluster_kwargs: dict[str, Any] | None = attrs.field(hash=False)
+    adapt_kwargs: dict[str, Any] | None = attrs.field(hash=False)
+    client_kwargs: dict[str, Any] | None = attrs.field(hash=False)
+
+
+def dask_options(
+    address: str | None,
+    cluster_class: type | str | None,
+    cluster_kwargs: Mapping[str, Any] | None,
+    adapt_kwargs: Mapping[str, Any] | None,
+    client_kwargs: Mapping[str, Any] | None,
+) -> DaskOptions:
+    """The checked options of a `DaskTaskRunner` (see its Raises: section)."""
+    if address is not None:
+        if not isinstance(address, str):
+            raise TypeError(
+                "address must be a str such as 'tcp://127.0.0.1:8786', or None, not "
+                f"{type(address).__name__}"
+            )
+        if not address.strip():
+            raise ValueError("address must not be empty (None creates a local cluster)")
+    if address is not None and (cluster_class, cluster_kwargs, adapt_kwargs) != (
+        None,
+        None,
+        None,
+    ):
+        raise ValueError(
+            "address connects to an existing cluster: cluster_class, cluster_kwargs and "
+            "adapt_kwargs are only for a cluster the runner creates"
+        )
+    _resolve_cluster_class(cluster_class)  # fails now, not at start(), if it is wrong
+    return DaskOptions(
+        address,
+        cluster_class,
+        _check_kwargs("cluster_kwargs", cluster_kwargs),
+        _check_kwargs("adapt_kwargs", adapt_kwargs),
+        _check_kwargs("client_kwargs", client_kwargs),
+    )
+
+
+@asynccontextmanager
+async def open_cluster(options: DaskOptions) -> AsyncIterator[tuple[Any, Any]]:
+    """Create (or reach) the cluster and a client in worker threads; yield ``(client,
+    cluster)`` (cluster None with ``address``); close what we made (shielded) on exit."""
+    cluster = None
+    if options.address is None:
+        factory = _resolve_cluster_class(options.cluster_class)
+        kwargs = dict(options.cluster_kwargs or {})
+        if isinstance(factory, type) and issubclass(factory, distributed.LocalCluster):
+            kwargs = {**_LOCAL_CLUSTER_DEFAULTS, **kwargs}
+        cluster = await trio.to_thread.run_sync(functools.partial(factory, **kwargs))
+    try:
+        if cluster is not None and options.adapt_kwargs is not None:
+            await trio.to_thread.run_sync(functools.partial(cluster.adapt, **options.adapt_kwargs))
+        client_kwargs = {"set_as_default": False, **(options.client_kwargs or {})}
+        client = await trio.to_thread.run_sync(
+            functools.partial(
+                distributed.Client,
+                cluster if cluster is not None else options.address,
+                **client_kwargs,
+            )
+        )
+        try:
+            yield client, cluster
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(client.close)
+    finally:
+        if cluster is not None:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(cluster.close)

@@ -1,0 +1,198 @@
+"""Worker slots: FIFO admission of queued calls into a fixed number of slots, and slot lending.
+
+One `Slots` object per run of a runner with a worker limit owns everything about slots:
+
+- admission: accepted calls wait in an unbounded FIFO memory channel; a single dispatcher
+  drains it and takes a slot (a `trio.Semaphore`) for each live call before starting it, so
+  admission follows submission order (ordering from structure, never from ``start_soon``);
+- backpressure: with a pending limit, `Slots.submit` waits for room (a second semaphore, FIFO
+  among blocked submitters); a queued call holds its room token on its record until it is
+  admitted, or until it finishes while queued (the call table gives it back at once);
+- lending: a call that waits on its own runner lends its slot back for the duration (and its
+  thread token, see `Slots.lent`), so nested submit-and-wait cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import final
+
+import trio
+
+from ._calls import CallRecord, CallTable
+
+__all__ = ["Slots", "open_slots"]
+
+
+@final
+class Slots:
+    """The worker slots of one run; made by `open_slots`."""
+
+    def __init__(
+        self,
+        table: CallTable,
+        limit: int,
+        pending: int | None,
+        threads: trio.CapacityLimiter,
+        run: Callable[[CallRecord], Awaitable[None]],
+        send: trio.MemorySendChannel[CallRecord],
+    ) -> None:
+        self._table = table
+        self._slots = trio.Semaphore(limit)
+        # Backpressure is a semaphore of `pending` tokens instead of the channel's buffer, so
+        # that a queued call that is cancelled gives its room back at once, while it would
+        # stay in a channel's buffer until the dispatcher reached it.
+        self._room = None if pending is None else trio.Semaphore(pending)
+        self._threads = threads
+        self._run = run
+        self._send: trio.MemorySendChannel[CallRecord] | None = send
+
+    async def submit(
+        self, record: CallRecord, lent: Callable[[], AbstractAsyncContextManager[None]]
+    ) -> bool:
+        """Queue ``record`` for admission, after waiting for room if there is a pending limit;
+        while it waits, ``lent()`` is entered (a call of the runner submitting a child lends its
+        slot, as in a wait: the call holding the only slot cannot block the admissions that
+        would make room). Always a checkpoint. Cancelled while waiting for room:
+        `trio.Cancelled` propagates and the call is not queued (the runner records it
+        Cancelled).
+
+        Returns:
+          True if the call is queued (or was cancelled meanwhile); False if the dispatcher has
+          stopped (the run was cancelled while the submitter was being resumed): the call was
+          not queued and never starts.
+
+        Raises:
+          RuntimeError: the slots are closed (the run accepts no calls any more).
+        """
+        send = self._send
+        if send is None:  # pragma: no cover - the runner checks that it is accepting
+            raise RuntimeError("the run's worker slots are closed: it accepts no new call")
+        await trio.lowlevel.checkpoint()
+        room = self._room
+        if room is not None:
+            # FIFO among blocked submitters (trio.Semaphore hands a released token to the
+            # first waiter).
+            try:
+                room.acquire_nowait()
+            except trio.WouldBlock:
+                async with lent():
+                    await room.acquire()
+            if record.state is not None:  # cancelled while its submitter waited for room
+                room.release()
+                return True
+            record.room = room
+        try:
+            send.send_nowait(record)
+        except trio.BrokenResourceError:
+            return False
+        return True
+
+    async def dispatch(
+        self, receive: trio.MemoryReceiveChannel[CallRecord], nursery: trio.Nursery
+    ) -> None:
+        """Admit queued calls in FIFO order: take the next live call, then a slot for it.
+
+        The dispatcher never holds a slot while idle, so every slot holder is a running call.
+        A call leaves the pending count (gives its room back) when it is admitted or when it
+        finishes while queued (cancelled), whichever comes first.
+        """
+        slots = self._slots
+        table = self._table
+        async with receive:
+            while True:
+                # A burst of queued calls is admitted without a trip through the scheduler per
+                # call; the dispatcher blocks (a checkpoint) only when a call or slot is missing.
+                try:
+                    record = receive.receive_nowait()
+                except trio.WouldBlock:
+                    try:
+                        record = await receive.receive()
+                    except trio.EndOfChannel:
+                        return
+                except trio.EndOfChannel:
+                    return
+                if record.state is not None:  # cancelled while queued: never starts
+                    continue
+                try:
+                    slots.acquire_nowait()
+                except trio.WouldBlock:
+                    await slots.acquire()
+                    if record.state is not None:  # cancelled while waiting for a slot
+                        slots.release()
+                        continue
+                room = record.room
+                if room is not None:
+                    record.room = None
+                    room.release()
+                if table.hooks:
+                    table.emit("admitted", record.key)
+                nursery.start_soon(self._run_in_slot, record)
+
+    async def _run_in_slot(self, record: CallRecord) -> None:
+        try:
+            await self._run(record)
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        """Accept no more calls; the dispatcher ends once it has admitted the queued ones."""
+        if self._send is not None:
+            self._send.close()
+            self._send = None
+
+    # A lending call may be a sync call blocked in its thread: it lends its thread token too
+    # (one more token while it waits), so that a child needing a thread cannot deadlock behind
+    # it. Threads doing work stay bounded by the slots; only threads blocked in a wait on this
+    # runner come on top.
+
+    @asynccontextmanager
+    async def lent(self, record: CallRecord) -> AsyncIterator[None]:
+        """Around a wait made by one of the call's tasks: lend the call's slot (and one thread
+        token) back, and take a slot again before the call resumes. Not a checkpoint on entry;
+        on exit, waits (shielded) for a slot if the last lending task of the call leaves."""
+        record.lent += 1
+        if record.lent == 1:
+            self._slots.release()
+            threads = self._threads
+            if threads.total_tokens != math.inf:
+                threads.total_tokens += 1
+        try:
+            yield
+        finally:
+            record.lent -= 1
+            if record.lent == 0:
+                # Take a slot back before the call resumes. Shielded so that the slot count
+                # stays exact: the call's task gives back exactly one slot when it ends. Every
+                # slot holder is a running call, so this wait ends when one of them does. The
+                # slot first, the lent thread token back only then: while this call waits for
+                # a slot, the call holding it may still need a thread to finish and free it.
+                with trio.CancelScope(shield=True):
+                    await self._slots.acquire()
+                threads = self._threads
+                if threads.total_tokens != math.inf:
+                    threads.total_tokens -= 1
+
+
+@asynccontextmanager
+async def open_slots(
+    nursery: trio.Nursery,
+    table: CallTable,
+    limit: int,
+    pending: int | None,
+    threads: trio.CapacityLimiter,
+    run: Callable[[CallRecord], Awaitable[None]],
+) -> AsyncIterator[Slots]:
+    """``limit`` worker slots for one run, their dispatcher running in ``nursery``; on exit no
+    call is accepted any more (the dispatcher admits those already queued, then ends).
+    ``threads`` is the run's thread limiter (lent with the slots); ``run`` executes an
+    admitted call. Not a checkpoint."""
+    send, receive = trio.open_memory_channel[CallRecord](math.inf)
+    slots = Slots(table, limit, pending, threads, run, send)
+    nursery.start_soon(slots.dispatch, receive, nursery)
+    try:
+        yield slots
+    finally:
+        slots.close()
