@@ -493,6 +493,8 @@ async def run_schedule(
                 " interrupted by an enclosing cancellation (trio.Cancelled was swallowed)"
             )
             return
+        if i in report.released:
+            return  # the consumer already had its State (released: it had finished)
         if has_state:
             state = runner.state(keys[i])
         else:
