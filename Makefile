@@ -81,5 +81,18 @@ bench: install-dev
 bench-parallel: install-dev
 	$(BIN)/python benchmarks/parallel.py
 
+# The conformance kit on Prefect 2.3.0's own task runners (docs/conformance.md, "Checking a
+# runner you did not write"). Not part of `make test`: it needs the network and its own
+# virtualenv (.venv/prefect2). The kit is expected to report violations: the target prints
+# them and succeeds.
+PREFECT2_VENV := $(VENV)/prefect2
+check-prefect2:
+	$(PYTHON) -m venv $(PREFECT2_VENV)
+	$(PREFECT2_VENV)/bin/python -m pip install --quiet 'prefect==2.3.0' -c examples/prefect2-constraints.txt
+	$(PREFECT2_VENV)/bin/python -m pip install --quiet -e '.[testing]' pytest-trio -c examples/prefect2-constraints.txt
+	PYTHONPATH=examples $(PREFECT2_VENV)/bin/python -m pytest examples/prefect2_conformance.py \
+		-p no:cacheprovider -W ignore -rfs --tb=short \
+		|| echo "check-prefect2: the kit reported the violations above (expected, see docs/conformance.md)"
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site

@@ -7,6 +7,8 @@
   JSON lines), the checkers `check_trace` and `check_*` that verify the stated guarantees over
   any trace (the property tests run them on every example too), and `replay`, which re-runs a
   recorded schedule deterministically on `trio.testing.MockClock`.
+- `CoreRunner`: the `typing.Protocol` of what the kit needs (``start``, ``submit``, ``wait``);
+  `CAPABILITIES`: the optional ones, each declared by a flag of `RunnerConformance`.
 - `RunnerConformance`: subclass it with a ``runner_factory`` to run every property under pytest;
   `ConformanceError` is what it raises; `Report` is what a custom check
   (`RunnerConformance.check_property`) receives.
@@ -35,16 +37,24 @@ from .._trace import load_trace as load_trace
 from .._trace import replay as replay
 from .._trace import schedule_of as schedule_of
 from . import reference as reference
+from ._protocol import CAPABILITIES as CAPABILITIES
+from ._protocol import CoreRunner as CoreRunner
 from .reference import ReferenceModel as ReferenceModel
 
 if TYPE_CHECKING:
     from . import strategies as strategies
+    from ._conformance import CancellationSwallowed as CancellationSwallowed
     from ._conformance import ConformanceError as ConformanceError
     from ._conformance import RunnerConformance as RunnerConformance
+    from ._conformance import RunnerRaised as RunnerRaised
     from ._driver import Report as Report
 
 __all__ = [
+    "CAPABILITIES",
+    "CancellationSwallowed",
     "ConformanceError",
+    "CoreRunner",
+    "RunnerRaised",
     "ReplayedCrash",
     "ReplayedError",
     "TraceRecorder",
@@ -69,6 +79,8 @@ _LAZY = {
     "strategies": (".strategies", None),
     "RunnerConformance": ("._conformance", "RunnerConformance"),
     "ConformanceError": ("._conformance", "ConformanceError"),
+    "CancellationSwallowed": ("._conformance", "CancellationSwallowed"),
+    "RunnerRaised": ("._conformance", "RunnerRaised"),
     "Report": ("._driver", "Report"),
 }
 

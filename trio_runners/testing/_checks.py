@@ -1,4 +1,11 @@
-"""The properties, as functions from a `Report` to a list of violations (empty: it holds)."""
+"""The properties, as functions from a `Report` to a list of violations (empty: it holds).
+
+One name per concept: ``judge_*`` here judge one played example (a `Report`: the calls' own
+record, the driver's actions, every State seen) and return violations; the public
+``check_*`` of `trio_runners.testing` (from ``_trace``) check a runner's lifecycle trace (a
+list of event dicts) and raise `TraceViolation`. Each ``judge_*`` runs the matching
+``check_*`` on the example's lifecycle trace too, when the runner has instruments.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +22,14 @@ from .._trace import TraceViolation
 from ._driver import CallError, CancelAction, Report, raised_kind
 
 __all__ = [
-    "check_cancellation",
-    "check_exactly_once",
-    "check_fifo",
-    "check_max_workers",
-    "check_memory",
-    "check_sequential",
-    "check_states",
-    "check_wait",
+    "judge_cancellation",
+    "judge_exactly_once",
+    "judge_fifo",
+    "judge_max_workers",
+    "judge_memory",
+    "judge_sequential",
+    "judge_states",
+    "judge_wait",
 ]
 
 _MARKERS = ("cancel", "cancel_all", "scope", "raise")
@@ -39,6 +46,7 @@ class _Timeline:
     cancel_action: CancelAction | None = None
     got_state: list[int] = attrs.Factory(list)  # where waiters received the State
     api_cancel: int | None = None  # first cancel() / cancel_all() that applied
+    unwound: bool = False  # the call's checkpoint raised (its first ending was "unwound")
     exact: bool = True
 
     def ghost(self) -> bool:
@@ -91,6 +99,7 @@ def _timelines(report: Report) -> list[_Timeline]:
             timelines[event.call].start_times.append(event.time)
         elif event.kind in ("end", "unwound") and timelines[event.call].end is None:
             timelines[event.call].end = position
+            timelines[event.call].unwound = event.kind == "unwound"
         elif event.kind == "got_state":
             timelines[event.call].got_state.append(position)
     assert len(markers) == len(report.cancels), "trace and actions disagree"
@@ -145,10 +154,22 @@ def _result_agrees(i: int, state: State[Any]) -> list[str]:
     return [f"call {i}: {state!r}.result() returned instead of raising its exception"]
 
 
-def check_states(report: Report) -> list[str]:
+def _ended_cancelled(report: Report, state: State[Any], timeline: _Timeline) -> bool:
+    """The State says the call was cancelled (a runner that declares ``crashed_means``
+    ``cancelled`` labels a cancelled call Crashed)."""
+    if state.is_cancelled():
+        return True
+    return (
+        state.is_crashed() and "cancelled" in report.crashed_means and timeline.cancel is not None
+    )
+
+
+def judge_states(report: Report) -> list[str]:
     """Every submitted call has exactly one terminal State, every observer of it saw that very
-    object, and the State is the one its spec and the cancels performed allow."""
-    violations = _lifecycle(report, _trace.check_one_terminal_state)
+    object, and the State is the one its spec and the cancels performed allow. An exception
+    the runner raised (``wait`` raising, recorded by the driver) is a violation too, and so is
+    an example that never finished (a deadlock)."""
+    violations = _own(report, "runner:") + _lifecycle(report, _trace.check_one_terminal_state)
     if report.deadlocked:
         violations.append(
             "the example never finished: every task stayed blocked (a deadlock: a submit, a"
@@ -179,10 +200,15 @@ def check_states(report: Report) -> list[str]:
                 f"call {i}: a waiter received its State {state!r} before the call had ended"
                 " or been cancelled"
             )
+        crashed_error = (
+            state.is_crashed() and "error" in report.crashed_means and spec.raises is None
+        )
         if state.is_completed():
             if spec.fails or spec.raises or state.result() != i:
                 violations.append(f"call {i} should have failed, but it is {state!r}")
-        elif state.is_failed():
+        elif _ended_cancelled(report, state, timeline) and not state.is_cancelled():
+            pass  # Crashed, as this runner labels a cancelled call: nothing more to check
+        elif state.is_failed() or (crashed_error and spec.fails):
             exc = state.exception()
             if spec.raises is not None:
                 violations.append(f"call {i} raised {spec.raises}, but it is {state!r}")
@@ -204,9 +230,9 @@ def check_states(report: Report) -> list[str]:
     return violations
 
 
-def check_exactly_once(report: Report) -> list[str]:
+def judge_exactly_once(report: Report) -> list[str]:
     """Each call runs at most once, and exactly once unless cancelled before it started."""
-    violations = check_states(report) + _lifecycle(report, _trace.check_exactly_once)
+    violations = judge_states(report) + _lifecycle(report, _trace.check_exactly_once)
     timelines = _timelines(report)
     for i in _submitted(report):
         runs = len(timelines[i].starts)
@@ -215,14 +241,14 @@ def check_exactly_once(report: Report) -> list[str]:
             violations.append(f"call {i} ran {runs} times")
         if state is None:
             continue
-        if not state.is_cancelled() and runs != 1:
+        if not _ended_cancelled(report, state, timelines[i]) and runs != 1:
             violations.append(f"call {i} ended {state!r} but ran {runs} times")
         if timelines[i].ghost() and timelines[i].api_cancel is not None and report.exact:
             violations.append(f"call {i} started after cancel() / cancel_all() cancelled it")
     return violations
 
 
-def check_sequential(report: Report) -> list[str]:
+def judge_sequential(report: Report) -> list[str]:
     """Calls start in submission order, each ends before the next starts, at most one runs."""
     violations = _own(report, "sequential:") + _lifecycle(report, _trace.check_sequential)
     timelines = _timelines(report)
@@ -254,7 +280,7 @@ def _max_running(report: Report) -> tuple[int, int]:
     return peak, where
 
 
-def check_max_workers(report: Report, max_workers: int) -> list[str]:
+def judge_max_workers(report: Report, max_workers: int) -> list[str]:
     """Never more than ``max_workers`` calls run at once."""
     violations = _lifecycle(report, lambda events: _trace.check_max_workers(events, max_workers))
     peak, where = _max_running(report)
@@ -265,7 +291,7 @@ def check_max_workers(report: Report, max_workers: int) -> list[str]:
     return violations
 
 
-def check_fifo(report: Report, max_workers: int) -> list[str]:
+def judge_fifo(report: Report, max_workers: int) -> list[str]:
     """Admission is FIFO: a call is never admitted before an earlier-submitted call that was
     not cancelled by then. Judged on exact start times (MockClock, calls on the loop); with
     real time only for one worker, where start order equals admission order."""
@@ -301,16 +327,16 @@ def check_fifo(report: Report, max_workers: int) -> list[str]:
     return violations
 
 
-def check_wait(report: Report) -> list[str]:
+def judge_wait(report: Report) -> list[str]:
     """``wait(key, t)`` returns the State iff the call finished within ``t`` of the wait
     starting (either answer at exactly the deadline), else None; a later wait still gets the
     State; all waiters get the same State; the timeout does not change the outcome; wait() on
     a finished call is still a checkpoint."""
-    violations = check_states(report) + _own(report, "wait:")
+    violations = judge_states(report) + _own(report, "wait:")
     if report.hung_waiters:
         violations.append(f"{report.hung_waiters} waiters never returned")
     if not report.exact:
-        return violations
+        return violations + _wait_within_tolerance(report)
     for w in report.waits:
         i = w.spec.call
         if i not in report.observed:
@@ -336,11 +362,44 @@ def check_wait(report: Report) -> list[str]:
     return violations
 
 
-def check_cancellation(report: Report) -> list[str]:
+#: Real time: how late a wait may return, and how early a call must have finished for a wait
+#: to owe its State, in seconds (a loaded machine delays a task's wake-up by that much).
+TOLERANCE = 0.5
+
+
+def _wait_within_tolerance(report: Report) -> list[str]:
+    """The wait property on real time, with the exact checks turned into tolerance checks: a
+    wait that returned None did so no earlier than its timeout and at most `TOLERANCE` after
+    it; a wait whose call finished `TOLERANCE` before its deadline returned the State."""
+    violations = []
+    unit = report.time_unit
+    for w in report.waits:
+        if w.spec.timeout is None:
+            continue
+        timeout = w.spec.timeout * unit
+        elapsed = w.returned_at - w.started_at
+        desc = (
+            f"wait(call {w.spec.call}, timeout={timeout:.4f}s) (real time, tolerance {TOLERANCE}s)"
+        )
+        if w.result is None:
+            if elapsed < timeout - 1e-3:
+                violations.append(f"{desc} returned None after {elapsed:.4f}s, before its timeout")
+            elif elapsed > timeout + TOLERANCE:
+                violations.append(f"{desc} returned None only after {elapsed:.4f}s")
+            finished = report.observed.get(w.spec.call, (math.inf, None))[0]
+            if finished < w.started_at + timeout - TOLERANCE:
+                violations.append(
+                    f"{desc} returned None although the call finished"
+                    f" {finished - w.started_at:.4f}s after the wait began"
+                )
+    return violations
+
+
+def judge_cancellation(report: Report) -> list[str]:
     """Every call ends in one terminal State; calls finished before a cancel keep their State;
     cancellation propagates (the enclosing scope catches it, the block's exception leaves
     ``start()``, nothing is delayed); no waiter hangs after the runner exits."""
-    violations = check_states(report) + _own(report, "cancellation:")
+    violations = judge_states(report) + _own(report, "cancellation:")
     if report.hung_waiters:
         violations.append(f"{report.hung_waiters} waiters hung after the runner exited")
     for action in report.cancels:
@@ -357,16 +416,21 @@ def check_cancellation(report: Report) -> list[str]:
         if first.kind == "raise" and not report.block_error_propagated:
             violations.append("the exception raised in the start() block did not propagate")
         if first.kind == "scope":
+            # Judged by consequences, whatever State the runner records: a call whose
+            # checkpoint the cancel interrupted, or that ended Cancelled by it.
             caused = [
                 i
                 for i in _submitted(report)
                 if timelines[i].cancel_action is first
-                and (state := report.final[i]) is not None
-                and state.is_cancelled()
+                and (
+                    timelines[i].unwound
+                    or ((state := report.final[i]) is not None and state.is_cancelled())
+                )
             ]
             if caused and not report.cancelled_caught:
                 violations.append(
-                    f"the enclosing scope cancelled calls {caused} but does not report"
+                    f"the enclosing scope cancelled calls {caused} (their checkpoints raised"
+                    " trio.Cancelled) but start() exited normally and the scope does not report"
                     " cancelled_caught: trio.Cancelled was swallowed"
                 )
         if report.exact and report.exit_time != first.time:
@@ -377,6 +441,6 @@ def check_cancellation(report: Report) -> list[str]:
     return violations
 
 
-def check_memory(report: Report) -> list[str]:
+def judge_memory(report: Report) -> list[str]:
     """With ``release``, retained States never exceed the States not yet consumed."""
-    return _own(report, "memory:") + check_states(report)
+    return _own(report, "memory:") + judge_states(report)

@@ -18,11 +18,11 @@ import trio.testing
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from .._base import BaseTaskRunner
 from .._trace import TraceRecorder
 from . import _checks, _scenarios
 from . import strategies as _st
 from ._driver import AsyncCall, FileTrace, MemoryTrace, Report, SyncCall, Trace, run_schedule
+from ._protocol import CAPABILITIES, CoreRunner
 from .strategies import CallSpec, GatedSpec, Schedule, schedules
 
 __all__ = ["ConformanceError", "RunnerConformance"]
@@ -37,6 +37,34 @@ class ConformanceError(AssertionError):
         self.schedule = schedule
         lines = "\n  ".join(violations)
         super().__init__(f"{prop} violated:\n  {lines}\nschedule: {schedule!r}")
+
+
+class RunnerRaised(ConformanceError):
+    """The runner raised where it must not: ``wait`` raised for a known key, or an exception
+    of the runner's own left the example."""
+
+
+class CancellationSwallowed(ConformanceError):
+    """An enclosing cancellation did not propagate: ``submit`` returned normally after the
+    call it ran was interrupted, or ``start()`` exited normally without ``cancelled_caught``."""
+
+
+def _error_for(prop: str, violations: list[str], schedule: object) -> ConformanceError:
+    """The `ConformanceError` subclass for the first kind of violation found (Hypothesis
+    shrinks each kind separately, so each is reported with its own minimal schedule)."""
+    kinds: list[type[ConformanceError]] = [CancellationSwallowed, RunnerRaised]
+    for kind in kinds:
+        if any(_kind_of(v) is kind for v in violations):
+            return kind(prop, violations, schedule)
+    return ConformanceError(prop, violations, schedule)
+
+
+def _kind_of(violation: str) -> type[ConformanceError]:
+    if "was swallowed" in violation:
+        return CancellationSwallowed
+    if violation.startswith("runner:"):
+        return RunnerRaised
+    return ConformanceError
 
 
 class RunnerConformance:
@@ -68,12 +96,29 @@ class RunnerConformance:
       max_calls: the largest number of calls in one example.
       hypothesis_settings: a parent `hypothesis.settings` (default: the active profile).
 
+    Optional capabilities (see `trio_runners.testing.CAPABILITIES`): a runner needs only
+    ``start``, ``submit`` and ``wait`` (`trio_runners.testing.CoreRunner`). Set a flag to False
+    when it lacks one: ``supports_cancel``, ``supports_cancel_all``, ``supports_state``,
+    ``supports_release``, ``supports_statistics``, ``supports_as_completed``,
+    ``supports_instruments``. Schedules then draw no action that needs it, and a property
+    that cannot do without it is skipped with the capability named.
+      crashed_means: endings a foreign runner labels Crashed instead of Failed (``"error"``)
+        or Cancelled (``"cancelled"``); cancellation is judged by its consequences anyway.
+
     Exact timing (the wait-timeout property to the instant, FIFO for ``max_workers > 1``, the
     stateful test) needs ``supports_mock_clock`` and ``call_kind == "async"``; otherwise those
     parts are skipped, with the reason given.
     """
 
-    runner_factory: ClassVar[Callable[[], BaseTaskRunner]]
+    runner_factory: ClassVar[Callable[[], CoreRunner]]
+    supports_cancel: ClassVar[bool] = True
+    supports_cancel_all: ClassVar[bool] = True
+    supports_state: ClassVar[bool] = True
+    supports_release: ClassVar[bool] = True
+    supports_statistics: ClassVar[bool] = True
+    supports_as_completed: ClassVar[bool] = True
+    supports_instruments: ClassVar[bool] = True
+    crashed_means: ClassVar[frozenset[str]] = frozenset()
     sequential: ClassVar[bool] = False
     max_workers: ClassVar[int | None] = None
     max_pending: ClassVar[int | None] = None
@@ -85,6 +130,21 @@ class RunnerConformance:
     hypothesis_settings: ClassVar[settings | None] = None
     #: Made for each subclass, like the property tests (see ``__init_subclass__``).
     test_state_machine_agrees_with_reference_model: ClassVar[Callable[[RunnerConformance], None]]
+    # The property tests, made for each subclass too (declared so that type checkers know them).
+    test_sequential_ordering: ClassVar[Callable[..., None]]
+    test_max_workers_is_never_exceeded: ClassVar[Callable[..., None]]
+    test_max_workers_admission_is_fifo: ClassVar[Callable[..., None]]
+    test_each_call_runs_exactly_once: ClassVar[Callable[..., None]]
+    test_wait_returns_the_state_iff_finished_within_timeout: ClassVar[Callable[..., None]]
+    test_cancellation_ends_each_call_once_and_propagates: ClassVar[Callable[..., None]]
+    test_release_keeps_memory_bounded: ClassVar[Callable[..., None]]
+    test_admission_is_fifo_across_submitters: ClassVar[Callable[..., None]]
+    test_max_pending_backpressure: ClassVar[Callable[..., None]]
+    test_nested_calls_do_not_deadlock: ClassVar[Callable[..., None]]
+    test_waiters_and_as_completed_survive_their_own_cancellation: ClassVar[Callable[..., None]]
+    test_calls_raising_base_exceptions: ClassVar[Callable[..., None]]
+    test_abandoned_sync_calls_do_not_starve_threads: ClassVar[Callable[..., None]]
+    test_async_generator_functions_are_refused: ClassVar[Callable[..., None]]
 
     # ------------------------------------------------------------------ machinery
 
@@ -98,9 +158,21 @@ class RunnerConformance:
         """Calls run in this process (see ``runs_calls_in_process``)."""
         return _in_process(type(self))
 
-    def new_runner(self) -> BaseTaskRunner:
-        """A new, unstarted runner from ``runner_factory``."""
+    def new_runner(self) -> Any:
+        """A new, unstarted runner from ``runner_factory`` (with the capabilities the
+        subclass declares; the kit calls only those)."""
         return type(self).runner_factory()
+
+    @classmethod
+    def missing(cls, *capabilities: str) -> list[str]:
+        """Which of ``capabilities`` (names of `CAPABILITIES`) the runner lacks."""
+        lacking = []
+        for name in capabilities:
+            flag = CAPABILITIES[name][0]
+            value = getattr(cls, flag)
+            if value is None or value is False:
+                lacking.append(name)
+        return lacking
 
     def play(self, schedule: Schedule, trace: Trace | None = None) -> Report:
         """Play one schedule against a new runner, in a fresh ``trio.run``."""
@@ -121,7 +193,8 @@ class RunnerConformance:
         clock = trio.testing.MockClock(autojump_threshold=0) if self.supports_mock_clock else None
         runner = self.new_runner()
         recorder = TraceRecorder()
-        runner.add_instrument(recorder)
+        if self.supports_instruments:
+            runner.add_instrument(recorder)
         driver = functools.partial(
             run_schedule,
             runner,
@@ -132,10 +205,13 @@ class RunnerConformance:
             sequential=self.sequential,
             time_unit=1.0 if self.supports_mock_clock else unit,
             hang_limit=1e6 if self.supports_mock_clock else 10.0 + 40 * unit,
+            has_state=self.supports_state,
         )
         report: Report = trio.run(driver, clock=clock)
-        runner.remove_instrument(recorder)
+        if self.supports_instruments:
+            runner.remove_instrument(recorder)
         report.lifecycle = recorder.events
+        report.crashed_means = self.crashed_means
         return report
 
     @contextmanager
@@ -182,9 +258,6 @@ class RunnerConformance:
             run = settings(self.hypothesis_settings, deadline=None)(given(strategy)(prop))
             run()
 
-    def _schedules(self, **kwargs: Any) -> st.SearchStrategy[Schedule]:
-        return schedules(max_calls=self.max_calls, **kwargs)
-
     # ------------------------------------------------------------------ the properties
     #
     # Each property is a real ``@given`` test, made for each subclass when it is defined (so
@@ -200,18 +273,25 @@ class RunnerConformance:
         cls.test_state_machine_agrees_with_reference_model = _make_machine_test(cls)
 
     def _check_schedule(self, prop: _Property, schedule: Schedule) -> None:
-        if self.call_kind == "async":
-            report = self.play(schedule)
-        else:
-            fd, path = tempfile.mkstemp(prefix="trio-runners-kit-", suffix=".trace")
-            os.close(fd)
-            try:
-                report = self.play(schedule, FileTrace(path))
-            finally:
-                os.unlink(path)
+        try:
+            if self.call_kind == "async":
+                report = self.play(schedule)
+            else:
+                fd, path = tempfile.mkstemp(prefix="trio-runners-kit-", suffix=".trace")
+                os.close(fd)
+                try:
+                    report = self.play(schedule, FileTrace(path))
+                finally:
+                    os.unlink(path)
+        except Exception as exc:  # the runner's own exception left the example
+            raise RunnerRaised(
+                prop.title(self),
+                [f"runner: {exc!r} escaped from the runner ({type(exc).__qualname__})"],
+                schedule,
+            ) from exc
         violations = prop.check(self, report)
         if violations:
-            raise ConformanceError(prop.title(self), violations, schedule)
+            raise _error_for(prop.title(self), violations, schedule)
 
 
 @attrs.frozen
@@ -223,6 +303,24 @@ class _Property:
     check: Callable[[RunnerConformance, Report], list[str]]
     skip: Callable[[type[RunnerConformance]], str | None]
     doc: str
+    #: The optional capabilities (`CAPABILITIES`) it cannot do without.
+    needs: tuple[str, ...] = ()
+
+
+def _skip_reason(
+    cls: type[RunnerConformance],
+    needs: tuple[str, ...],
+    skip: Callable[[type[RunnerConformance]], str | None],
+) -> str | None:
+    """Why a property does not apply: the capabilities it needs and the runner lacks (each
+    named, with its flag), else the property's own reason, else None."""
+    missing = cls.missing(*needs)
+    if missing:
+        named = ", ".join(
+            f"{m!r} ({CAPABILITIES[m][0]} = {getattr(cls, CAPABILITIES[m][0])})" for m in missing
+        )
+        return f"needs capability {named}, which the runner does not declare"
+    return skip(cls)
 
 
 def _always(cls: type[RunnerConformance]) -> str | None:
@@ -260,14 +358,6 @@ def _needs_max_pending(cls: type[RunnerConformance]) -> str | None:
     return _needs_in_process(cls)
 
 
-def _needs_sequential(cls: type[RunnerConformance]) -> str | None:
-    return None if cls.sequential else "the runner does not declare sequential = True"
-
-
-def _needs_max_workers(cls: type[RunnerConformance]) -> str | None:
-    return None if cls.max_workers is not None else "the runner does not declare max_workers"
-
-
 def _needs_fifo_observable(cls: type[RunnerConformance]) -> str | None:
     if cls.max_workers is None:
         return "the runner does not declare max_workers"
@@ -285,7 +375,11 @@ def _draw(**kwargs: Any) -> Callable[[type[RunnerConformance]], st.SearchStrateg
     def strategy(cls: type[RunnerConformance]) -> st.SearchStrategy[Schedule]:
         # Calls that raise a stray Cancelled, a custom BaseException or a BaseExceptionGroup
         # (each must end Crashed and leave the run alone) on runners whose calls run here.
-        return schedules(max_calls=cls.max_calls, crashes=True, **kwargs)
+        # Per-call cancel() and cancel_all() only where the runner has them.
+        options = dict(kwargs)
+        options["cancels"] = options.get("cancels", True) and cls.supports_cancel
+        options["cancel_all"] = options.get("cancel_all", False) and cls.supports_cancel_all
+        return schedules(max_calls=cls.max_calls, crashes=True, **options)
 
     return strategy
 
@@ -299,36 +393,39 @@ _PROPERTIES: dict[str, _Property] = {
     "test_sequential_ordering": _Property(
         title=lambda kit: "sequential ordering",
         strategy=_draw(cancel_all=True, scope_cancel=True, raise_in_block=True),
-        check=lambda kit, r: _checks.check_sequential(r) + _checks.check_max_workers(r, 1),
-        skip=_needs_sequential,
+        check=lambda kit, r: _checks.judge_sequential(r) + _checks.judge_max_workers(r, 1),
+        skip=_always,
         doc="Calls start in submission order; each ends before the next starts; at most one "
         "runs -- under random durations, failures and cancellations.",
+        needs=("sequential",),
     ),
     "test_max_workers_is_never_exceeded": _Property(
         title=lambda kit: f"max_workers={kit.max_workers} bound",
         strategy=_draw(cancel_all=True, scope_cancel=True),
-        check=lambda kit, r: _checks.check_max_workers(r, _k(kit)),
-        skip=_needs_max_workers,
+        check=lambda kit, r: _checks.judge_max_workers(r, _k(kit)),
+        skip=_always,
         doc="With max_workers=k the number of calls running never exceeds k.",
+        needs=("max_workers",),
     ),
     "test_max_workers_admission_is_fifo": _Property(
         title=lambda kit: f"max_workers={kit.max_workers} FIFO admission",
         strategy=_draw(cancel_all=True),
-        check=lambda kit, r: _checks.check_fifo(r, _k(kit)),
+        check=lambda kit, r: _checks.judge_fifo(r, _k(kit)),
         skip=_needs_fifo_observable,
         doc="With max_workers=k calls are admitted in submission order.",
+        needs=("max_workers",),
     ),
     "test_each_call_runs_exactly_once": _Property(
         title=lambda kit: "exactly once",
         strategy=_draw(cancel_all=True, scope_cancel=True, raise_in_block=True),
-        check=lambda kit, r: _checks.check_exactly_once(r),
+        check=lambda kit, r: _checks.judge_exactly_once(r),
         skip=_always,
         doc="Each call runs at most once, and exactly once unless cancelled before it started.",
     ),
     "test_wait_returns_the_state_iff_finished_within_timeout": _Property(
         title=lambda kit: "wait semantics",
         strategy=_draw(waits=True),
-        check=lambda kit, r: _checks.check_wait(r),
+        check=lambda kit, r: _checks.judge_wait(r),
         skip=_always,
         doc="wait(key, t) returns the State iff the call finished within t of the wait "
         "starting, else None; a later wait gets the State; the timeout never changes the "
@@ -337,7 +434,7 @@ _PROPERTIES: dict[str, _Property] = {
     "test_cancellation_ends_each_call_once_and_propagates": _Property(
         title=lambda kit: "cancellation",
         strategy=_draw(waits=True, cancel_all=True, scope_cancel=True, raise_in_block=True),
-        check=lambda kit, r: _checks.check_cancellation(r),
+        check=lambda kit, r: _checks.judge_cancellation(r),
         skip=_always,
         doc="Cancels at random instants (per call, cancel_all, the enclosing scope, an "
         "exception in the block): one terminal State per call, finished calls keep theirs, "
@@ -346,15 +443,16 @@ _PROPERTIES: dict[str, _Property] = {
     "test_release_keeps_memory_bounded": _Property(
         title=lambda kit: "bounded memory",
         strategy=_draw(release=True, cancel_all=True),
-        check=lambda kit, r: _checks.check_memory(r),
+        check=lambda kit, r: _checks.judge_memory(r),
         skip=_always,
         doc="With release, retained States never exceed the States not yet consumed.",
+        needs=("release", "statistics", "state"),
     ),
 }
 
 
 def _make_test(cls: type[RunnerConformance], name: str, prop: _Property) -> Callable[..., None]:
-    reason = prop.skip(cls)
+    reason = _skip_reason(cls, prop.needs, prop.skip)
     if reason is not None:
 
         def skipped(self: RunnerConformance) -> None:
@@ -396,6 +494,8 @@ class _Scenario:
     #: This share of the profile's examples (a scenario covers a lot per example).
     share: float = 1.0
     examples: Callable[[type[RunnerConformance]], list[Any]] = lambda cls: []
+    #: The optional capabilities (`CAPABILITIES`) it cannot do without.
+    needs: tuple[str, ...] = ()
 
 
 def _gated_strategy(cls: type[RunnerConformance]) -> st.SearchStrategy[GatedSpec]:
@@ -434,6 +534,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         doc="Calls submitted by several tasks, in an order fixed by structure, block until "
         "released; each time a worker frees, the first live queued call starts and nothing "
         "else (sequential: the next submitter in line). A LIFO dispatcher fails it.",
+        needs=("cancel", "state", "statistics"),
     ),
     "test_max_pending_backpressure": _Scenario(
         title=lambda cls: f"max_pending={cls.max_pending} backpressure",
@@ -445,6 +546,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         "admitted; cancelling a queued call (or its blocked submitter) makes room at once; "
         "statistics().queued and running are exact after every step.",
         examples=_backpressure_examples,
+        needs=("cancel", "state", "statistics"),
     ),
     "test_nested_calls_do_not_deadlock": _Scenario(
         title=_scenario_title("nested calls"),
@@ -455,6 +557,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         doc="Calls (async, and sync ones from worker threads) that submit to, wait on and "
         "iterate their own runner finish with their children's results; nothing deadlocks, "
         "even with one worker.",
+        needs=("as_completed", "state", "statistics"),
     ),
     "test_waiters_and_as_completed_survive_their_own_cancellation": _Scenario(
         title=_scenario_title("waiters and as_completed"),
@@ -465,6 +568,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         doc="as_completed consumers with steps cancelled by their own timeouts, duplicate "
         "keys, aclose() and release() while iterating, and waiters cancelled by their own "
         "scopes: no item lost or repeated, finish order kept, statistics().waiters back to 0.",
+        needs=("as_completed", "release", "statistics", "state", "mock_clock", "instruments"),
     ),
     "test_calls_raising_base_exceptions": _Scenario(
         title=_scenario_title("calls raising BaseException"),
@@ -475,6 +579,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         doc="A stray trio.Cancelled, a custom BaseException or a BaseExceptionGroup raised "
         "by a call: Crashed, the run left alone. KeyboardInterrupt / SystemExit (also in a "
         "group): Crashed and propagates out of start() at once, siblings Cancelled.",
+        needs=("state", "mock_clock"),
     ),
     "test_abandoned_sync_calls_do_not_starve_threads": _Scenario(
         title=_scenario_title("abandoned sync calls"),
@@ -485,6 +590,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         "abandoned by cancel(), cancel_all() or the enclosing scope; afterwards "
         "trio.to_thread.run_sync and the runner's next run still work.",
         max_examples=25,
+        needs=("cancel", "cancel_all", "state"),
     ),
     "test_async_generator_functions_are_refused": _Scenario(
         title=_scenario_title("async generator functions refused"),
@@ -494,6 +600,7 @@ _SCENARIOS: dict[str, _Scenario] = {
         doc="submit(key, async_generator_function) raises TypeError naming the key and "
         "disturbs nothing.",
         max_examples=3,
+        needs=("state",),
     ),
 }
 
@@ -501,7 +608,7 @@ _SCENARIOS: dict[str, _Scenario] = {
 def _make_scenario_test(
     cls: type[RunnerConformance], name: str, scenario: _Scenario
 ) -> Callable[..., None]:
-    reason = scenario.skip(cls)
+    reason = _skip_reason(cls, scenario.needs, scenario.skip)
     if reason is not None:
 
         def skipped(self: RunnerConformance) -> None:
@@ -532,10 +639,16 @@ def _make_scenario_test(
     return test
 
 
+_MACHINE_NEEDS = ("cancel", "cancel_all", "state", "release", "statistics", "as_completed")
+
+
 def _make_machine_test(cls: type[RunnerConformance]) -> Callable[[RunnerConformance], None]:
     exact = cls.supports_mock_clock and cls.call_kind == "async"
+    reason = _skip_reason(cls, _MACHINE_NEEDS, _always)
 
     def test_state_machine_agrees_with_reference_model(self: RunnerConformance) -> None:
+        if reason is not None:
+            pytest.skip(reason)
         if not exact:
             pytest.skip(
                 "the state machine steps a MockClock and needs calls on the event loop"
@@ -551,7 +664,7 @@ def _make_machine_test(cls: type[RunnerConformance]) -> Callable[[RunnerConforma
         "consumers, cancel / cancel_all / advance-clock / release, max_pending backpressure) "
         "played in one run on a MockClock agree, step by step, with the state machine's model."
     )
-    if exact:
+    if exact and reason is None:
         # As Hypothesis marks its own state machine tests, so that its pytest plugin reports
         # their statistics.
         test.is_hypothesis_test = True  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ their exact times too.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -19,7 +20,6 @@ from typing import Any
 import attrs
 import trio
 
-from .._base import BaseTaskRunner
 from .._states import State
 from .strategies import CallSpec, Schedule, WaitSpec
 
@@ -241,6 +241,11 @@ class Report:
     later: dict[int, State[Any] | None] = attrs.Factory(dict)
     cancels: list[CancelAction] = attrs.Factory(list)
     trace: list[TraceEvent] = attrs.Factory(list)
+    #: Endings a foreign runner labels Crashed: ``error`` (the call raised an Exception),
+    #: ``cancelled`` (the call was cancelled). Ours label them Failed and Cancelled.
+    crashed_means: frozenset[str] = frozenset()
+    #: Seconds of Trio time per schedule time unit (1 on a MockClock).
+    time_unit: float = 1.0
     cancelled_caught: bool = False
     block_error_propagated: bool = False
     exit_time: float = math.nan
@@ -260,8 +265,41 @@ class Report:
 CallFactory = Callable[[Trace, int, CallSpec], Callable[[], Any]]
 
 
+@attrs.define(eq=False)
+class _KnownWhenStarted(Trace):
+    """A `MemoryTrace` wrapper that also sets ``known[i]`` when call ``i`` records its start
+    on the loop's thread: from then on ``wait`` must know the call's key."""
+
+    inner: Trace
+    known: list[trio.Event]
+    loop_thread: int = attrs.Factory(threading.get_ident)
+
+    def record(self, kind: str, call: int, at: float | None = None) -> None:
+        self.inner.record(kind, call, at)
+        if kind == "start" and threading.get_ident() == self.loop_thread:
+            self.known[call].set()
+
+    def events(self) -> list[TraceEvent]:
+        return self.inner.events()
+
+
+def _watchdog(scope: trio.CancelScope, seconds: float) -> threading.Timer:
+    """Cancel ``scope`` after ``seconds`` of real time, from a timer thread (through
+    `TrioToken.run_sync_soon`; nothing happens if the run has finished)."""
+    token = trio.lowlevel.current_trio_token()
+
+    def fire() -> None:
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(scope.cancel)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 async def run_schedule(
-    runner: BaseTaskRunner,
+    runner: Any,
     schedule: Schedule,
     *,
     trace: Trace,
@@ -270,8 +308,14 @@ async def run_schedule(
     sequential: bool,
     time_unit: float = 1.0,
     hang_limit: float = 1e6,
+    has_state: bool = True,
 ) -> Report:
     """Play ``schedule`` against ``runner`` (unstarted) inside the current Trio run.
+
+    ``runner`` needs the kit's core (`CoreRunner`), plus ``cancel`` / ``cancel_all`` /
+    ``release`` / ``statistics`` when the schedule draws them, and ``state(key)`` when
+    ``has_state`` (without it, States are read with ``await wait(key, 0)``). An exception a
+    ``wait`` raises is recorded as a violation (prefix ``runner:``), never let out.
 
     Times of the schedule are multiplied by ``time_unit`` (1 on a MockClock). After the runner
     has exited, every waiter must return within ``hang_limit`` seconds (instantly, on a
@@ -280,10 +324,16 @@ async def run_schedule(
     n = len(schedule.calls)
     keys: list[Hashable] = [f"call-{i}" for i in range(n)]
     report = Report(schedule=schedule, keys=keys, exact=exact, sequential=sequential)
+    report.time_unit = time_unit
     report.registered = [False] * n
     report.submit_returned = [False] * n
     report.submit_times = [None] * n
     submitted = [trio.Event() for _ in range(n)]
+    # Without state(key) (a foreign runner), waiters wait for these: set once wait(key) must
+    # know the key, when submit() returned or the call started. (A key registered at some
+    # checkpoint inside submit() is fine.) Runners with state(key) know it as submit() begins.
+    known = [trio.Event() for _ in range(n)]
+    call_trace = _KnownWhenStarted(trace, known) if isinstance(trace, MemoryTrace) else trace
     waits_for: dict[int, list[WaitSpec]] = {}
     for spec in schedule.waits:
         waits_for.setdefault(spec.call, []).append(spec)
@@ -302,32 +352,58 @@ async def run_schedule(
         if outstanding == 0 and all_returned is not None:
             all_returned.set()
 
+    async def checked_wait(i: int, timeout: float | None) -> tuple[bool, State[Any] | None]:
+        """``wait``, with an exception it raises recorded as a violation: (returned, State)."""
+        try:
+            return True, await runner.wait(keys[i], timeout)
+        except Exception as exc:
+            when = "after the runner exited" if runner_exited else "while the runner ran"
+            report.violations.append(
+                f"runner: wait({keys[i]!r}, timeout={timeout}) raised {exc!r} {when}, after"
+                f" submit() of call {i} had begun (it must wait, or return None on timeout)"
+            )
+            return False, None
+
     async def observer(i: int) -> None:
         try:
-            state = await runner.wait(keys[i])
-            report.observed[i] = (now(), state)
-            trace.record("got_state", i, now())
+            if not has_state:
+                await known[i].wait()
+                if not report.registered[i] or i in report.released:
+                    return
+            returned, state = await checked_wait(i, None)
+            if returned:
+                report.observed[i] = (now(), state)
+                trace.record("got_state", i, now())
         finally:
             waiter_done()
 
     async def waiter(spec: WaitSpec) -> None:
         try:
             await trio.sleep(scaled(spec.delay))
+            if not has_state:
+                await known[spec.call].wait()
+                if not report.registered[spec.call] or spec.call in report.released:
+                    return
             started = now()
             timeout = None if spec.timeout is None else scaled(spec.timeout)
-            result = await runner.wait(keys[spec.call], timeout)
-            report.waits.append(WaitResult(spec, started, now(), result))
+            returned, result = await checked_wait(spec.call, timeout)
+            if returned:
+                report.waits.append(WaitResult(spec, started, now(), result))
             if result is not None:
                 trace.record("got_state", spec.call, now())
         finally:
             waiter_done()
 
     def act(kind: str, target: int = -1) -> None:
-        snapshot = {
-            i: runner.state(keys[i])
-            for i in range(n)
-            if report.registered[i] and i not in report.released
-        }
+        if has_state:
+            snapshot = {
+                i: runner.state(keys[i])
+                for i in range(n)
+                if report.registered[i] and i not in report.released
+            }
+        else:  # the unfinished calls, from the calls' own record
+            ended = {e.call for e in trace.events() if e.kind in ("end", "unwound")}
+            snapshot = {i: None for i in range(n) if report.registered[i] and i not in ended}
         trace.record(kind, target, now())
         action = CancelAction(kind, target, now(), not runner_exited, snapshot)
         report.cancels.append(action)
@@ -411,18 +487,42 @@ async def run_schedule(
                 report.registered[i] = True
                 report.submit_times[i] = now()
                 submitted[i].set()
-                await runner.submit(keys[i], make_call(trace, i, spec))
+                try:
+                    await runner.submit(keys[i], make_call(call_trace, i, spec))
+                except BaseException:
+                    if not has_state and not known[i].is_set():
+                        # submit() raised (e.g. Cancelled) before the call started: without
+                        # state(key) to ask, the kit takes the key as never submitted.
+                        report.registered[i] = False
+                    raise
+                finally:
+                    known[i].set()
                 report.submit_returned[i] = True
                 if cancel_on_return:
                     act("cancel", i)
                 if sequential:
-                    check_sequential_submit(i)
+                    await check_sequential_submit(i)
         finally:
             for event in submitted:
                 event.set()
 
-    def check_sequential_submit(i: int) -> None:
-        state = runner.state(keys[i])
+    async def check_sequential_submit(i: int) -> None:
+        # Judged by consequences first, whatever State the runner records: the call was
+        # interrupted (its checkpoint raised) but submit(), which ran it, returned normally.
+        unwound = any(e.kind == "unwound" and e.call == i for e in trace.events())
+        if unwound and i not in api_cancelled:
+            report.violations.append(
+                f"cancellation: submit() of call {i} returned normally although its call was"
+                " interrupted by an enclosing cancellation (trio.Cancelled was swallowed)"
+            )
+            return
+        if i in report.released:
+            return  # the consumer already had its State (released: it had finished)
+        if has_state:
+            state = runner.state(keys[i])
+        else:
+            with trio.CancelScope(shield=True):
+                _, state = await checked_wait(i, 0)
         if state is None:
             report.violations.append(
                 f"sequential: submit() of call {i} returned before the call finished"
@@ -435,10 +535,15 @@ async def run_schedule(
 
     t0 = now()
     report.final = [None] * n
-    # Nothing in a schedule takes long: an example still running after this is deadlocked
-    # (on a MockClock the jump to this deadline happens only when every task is blocked).
-    deadline = hang_limit * 10 if exact else max(60.0, 3 * hang_limit)
-    with trio.move_on_after(deadline) as deadlock_guard:
+    # Nothing in a schedule takes long: an example still running after this is deadlocked.
+    # Exact runs: a deadline on the MockClock, reached only when every task is blocked. Other
+    # runs (calls in threads or processes, on any clock): a real-time watchdog thread, since a
+    # MockClock jumps while a thread works.
+    deadlock_guard = trio.CancelScope()
+    if exact:
+        deadlock_guard.deadline = trio.current_time() + hang_limit * 10
+    watchdog = _watchdog(deadlock_guard, max(60.0, 3 * hang_limit)) if not exact else None
+    with deadlock_guard:
         async with trio.open_nursery() as outer:
             if schedule.consumer_delays is not None:
                 outer.start_soon(consumer, schedule.consumer_delays)
@@ -471,19 +576,24 @@ async def run_schedule(
                 if guard.cancelled_caught:
                     report.hung_waiters = outstanding
                     outer.cancel_scope.cancel()
+    if watchdog is not None:
+        watchdog.cancel()
     report.deadlocked = deadlock_guard.cancelled_caught
     probed = False
     for i in range(n):
         if report.registered[i] and i not in report.released:
-            report.final[i] = runner.state(keys[i])
-            report.later[i] = await runner.wait(keys[i], 0)
+            if has_state:
+                report.final[i] = runner.state(keys[i])
+            _, report.later[i] = await checked_wait(i, 0)
+            if not has_state:
+                report.final[i] = report.later[i]
             if report.final[i] is not None and not probed:
                 # wait() is a checkpoint even when the State is already there: a waiter whose
                 # scope is cancelled must get trio.Cancelled, not the State.
                 probed = True
                 with trio.CancelScope() as probe:
                     probe.cancel()
-                    await runner.wait(keys[i])
+                    await checked_wait(i, None)
                 if not probe.cancelled_caught:
                     report.violations.append(
                         f"wait: wait() on finished call {i} returned its State inside a cancelled"

@@ -1,0 +1,215 @@
+"""The kit checks a runner it did not write: a duck-typed runner with only the core.
+
+`DictRunner` is written here, as a stranger would write one: no base class of ours, only
+``start`` / ``submit`` / ``wait`` (the `CoreRunner` protocol), calls kept in a dict of Trio
+tasks. Correct, it passes every property that applies and each other property is skipped
+naming the capability it lacks. With one bug planted at a time (the three kinds the kit found
+in Prefect 2's runners: ``wait`` raising for a running call, ``submit`` swallowing an
+enclosing cancellation, ``start()`` swallowing it), the kit reports a `ConformanceError` of
+the matching kind, with a shrunk schedule.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+from hypothesis import settings
+
+from trio_runners.states import Cancelled, Completed, Crashed, Failed, State
+from trio_runners.testing import (
+    CancellationSwallowed,
+    ConformanceError,
+    CoreRunner,
+    RunnerConformance,
+    RunnerRaised,
+)
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
+
+class DictRunner:
+    """Runs each call in a task of its own nursery (``inline``: inside ``submit``)."""
+
+    def __init__(self, *, inline: bool = False, bug: str | None = None) -> None:
+        self.inline = inline
+        self.bug = bug
+        self._nursery: trio.Nursery | None = None
+        self._done: dict[Hashable, trio.Event] = {}
+        self._states: dict[Hashable, State[Any]] = {}
+
+    @asynccontextmanager
+    async def start(self) -> AsyncIterator[DictRunner]:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                yield self
+            finally:
+                self._nursery = None
+
+    async def submit(self, key: Hashable, call: Callable[[], Any]) -> None:
+        await trio.lowlevel.checkpoint()
+        if self._nursery is None:
+            raise RuntimeError("the runner has exited")
+        self._done[key] = trio.Event()
+        if self.inline:
+            await self._run(key, call)
+        else:
+            self._nursery.start_soon(self._run, key, call)
+
+    async def _run(self, key: Hashable, call: Callable[[], Any]) -> None:
+        try:
+            state: State[Any] = Completed(await call())
+        except Exception as exc:
+            state = Failed(exc)
+        except trio.Cancelled as exc:
+            if trio.current_effective_deadline() != -math.inf:  # stray: no scope cancelled
+                state = Crashed(exc)
+            else:
+                self._finish(key, Cancelled())
+                if self.bug == "swallow":
+                    return
+                raise
+        except BaseException as exc:  # a BaseException of the call's own: the run goes on
+            state = Crashed(exc)
+        self._finish(key, state)
+
+    def _finish(self, key: Hashable, state: State[Any]) -> None:
+        self._states[key] = state
+        self._done[key].set()
+
+    async def wait(self, key: Hashable, timeout: float | None = None) -> State[Any] | None:
+        if self.bug == "wait_raises" and key not in self._states:
+            raise KeyError(key)
+        done = self._done[key]
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            await done.wait()
+        return self._states.get(key)
+
+
+def _typed(factory: Callable[[], DictRunner]) -> Callable[[], CoreRunner]:
+    """The protocol is structural: a duck-typed runner needs no cast nor ``type: ignore``."""
+    return factory
+
+
+CORE_ONLY: dict[str, Any] = {
+    "supports_cancel": False,
+    "supports_cancel_all": False,
+    "supports_state": False,
+    "supports_release": False,
+    "supports_statistics": False,
+    "supports_as_completed": False,
+    "supports_instruments": False,
+}
+
+
+class TestDictRunner(RunnerConformance):
+    runner_factory = staticmethod(_typed(DictRunner))
+    locals().update(CORE_ONLY)
+
+
+class TestInlineDictRunner(RunnerConformance):
+    runner_factory = staticmethod(_typed(lambda: DictRunner(inline=True)))
+    sequential = True
+    locals().update(CORE_ONLY)
+
+
+def test_a_core_only_runner_gets_the_core_properties() -> None:
+    for name in (
+        "test_each_call_runs_exactly_once",
+        "test_wait_returns_the_state_iff_finished_within_timeout",
+        "test_cancellation_ends_each_call_once_and_propagates",
+    ):
+        assert getattr(TestDictRunner, name).__name__ == name
+        assert hasattr(getattr(TestDictRunner, name), "hypothesis"), name  # a @given test
+    assert hasattr(TestInlineDictRunner.test_sequential_ordering, "hypothesis")
+
+
+@pytest.mark.parametrize(
+    ("test_name", "capabilities"),
+    [
+        ("test_release_keeps_memory_bounded", ["'release'", "'statistics'", "'state'"]),
+        ("test_max_workers_is_never_exceeded", ["'max_workers'"]),
+        ("test_sequential_ordering", ["'sequential'"]),
+        ("test_state_machine_agrees_with_reference_model", ["'cancel'", "'as_completed'"]),
+        ("test_waiters_and_as_completed_survive_their_own_cancellation", ["'as_completed'"]),
+    ],
+)
+def test_a_missing_capability_is_a_skip_that_names_it(
+    test_name: str, capabilities: list[str]
+) -> None:
+    with pytest.raises(pytest.skip.Exception) as info:
+        getattr(TestDictRunner(), test_name)()
+    message = str(info.value)
+    assert message.startswith("needs capability"), message
+    for capability in capabilities:
+        assert capability in message, message
+
+
+FAST = settings(max_examples=200, report_multiple_bugs=False)
+
+
+def _check(**options: Any) -> RunnerConformance:
+    inline = options.pop("inline", False)
+    bug = options.pop("bug")
+    cls = type(
+        "Check",
+        (RunnerConformance,),
+        {
+            "runner_factory": staticmethod(lambda: DictRunner(inline=inline, bug=bug)),
+            "hypothesis_settings": FAST,
+            "sequential": inline,
+            **CORE_ONLY,
+        },
+    )
+    check: RunnerConformance = cls()
+    return check
+
+
+def _reported(test: Callable[[], None], kind: type[ConformanceError], detail: str) -> None:
+    with pytest.raises((AssertionError, BaseExceptionGroup)) as info:
+        test()
+    errors: list[BaseException] = [info.value]
+    leaves = []
+    while errors:
+        error = errors.pop()
+        if isinstance(error, BaseExceptionGroup):
+            errors.extend(error.exceptions)
+        else:
+            leaves.append(error)
+    found = [e for e in leaves if isinstance(e, kind)]
+    assert found, f"expected a {kind.__name__}, got {leaves!r}"
+    assert any(detail in v for e in found for v in e.violations), found[0].violations
+
+
+def test_kit_reports_wait_raising_for_a_running_call() -> None:
+    check = _check(bug="wait_raises")
+    _reported(
+        check.test_wait_returns_the_state_iff_finished_within_timeout,
+        RunnerRaised,
+        "raised KeyError",
+    )
+
+
+def test_kit_reports_submit_swallowing_an_enclosing_cancellation() -> None:
+    check = _check(bug="swallow", inline=True)
+    _reported(
+        check.test_cancellation_ends_each_call_once_and_propagates,
+        CancellationSwallowed,
+        "submit() of call",
+    )
+
+
+def test_kit_reports_start_swallowing_an_enclosing_cancellation() -> None:
+    check = _check(bug="swallow")
+    _reported(
+        check.test_cancellation_ends_each_call_once_and_propagates,
+        CancellationSwallowed,
+        "does not report cancelled_caught",
+    )
