@@ -6,11 +6,22 @@ they were written, so that a shared attrs-based validator helper can replace the
 
 from __future__ import annotations
 
+import enum
 import math
 import numbers
-from typing import cast
+from typing import Final, cast
 
-__all__ = ["_check_options", "_check_timeout", "check_name", "check_number"]
+__all__ = ["KEEP", "Keep", "_check_options", "_check_timeout", "check_name", "check_number"]
+
+
+class Keep(enum.Enum):
+    """The type of `KEEP`: ``with_options`` leaves an option it was not given as it is (None is
+    a value some options take, so it cannot mean "unchanged")."""
+
+    KEEP = "KEEP"
+
+
+KEEP: Final = Keep.KEEP
 
 
 def check_number(option: str, value: object) -> float:
@@ -35,7 +46,7 @@ def _check_timeout(timeout: float | None) -> None:
 def _check_options(
     name: object, retries: object, retry_delay_seconds: object, timeout_seconds: object
 ) -> None:
-    """Check a task's options, naming the bad one and its value.
+    """Check a task's (or a flow's) options, naming the bad one and its value.
 
     Raises:
       TypeError: an option of the wrong type (a ``bool`` is not a number here).

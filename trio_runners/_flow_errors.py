@@ -1,4 +1,4 @@
-"""The flow layer's exceptions: `UpstreamFailed`, `TaskTimeout`, `FlowRunFailed`."""
+"""The flow layer's exceptions: `UpstreamFailed`, `TaskTimeout`, `FlowTimeout`, `FlowRunFailed`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ._states import State
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
-__all__ = ["FlowRunFailed", "TaskTimeout", "UpstreamFailed"]
+__all__ = ["FlowRunFailed", "FlowTimeout", "TaskTimeout", "UpstreamFailed"]
 
 
 class UpstreamFailed(Exception):
@@ -34,6 +34,11 @@ class UpstreamFailed(Exception):
 
 class TaskTimeout(TimeoutError):
     """A task run attempt exceeded the task's ``timeout_seconds``."""
+
+
+class FlowTimeout(TimeoutError):
+    """A flow run attempt exceeded the flow's ``timeout_seconds`` (its unfinished task runs were
+    cancelled)."""
 
 
 class FlowRunFailed(ExceptionGroup[Exception]):

@@ -78,7 +78,8 @@ def flow_run_state(
     elif error is not None and unseen:
         _add_note(
             error,
-            "task runs that failed unseen: " + ", ".join(f"{f.name} ({s!r})" for f, s in unseen),
+            "task runs that failed unseen: "
+            + ", ".join(f"{f.name} ({s.type.value.lower()}: {s.exception()!r})" for f, s in unseen),
         )
     return Completed(value) if error is None else Failed(error, f"flow run {flow_name!r} failed")
 

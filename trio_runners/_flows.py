@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 import trio
 
 from ._base import BaseTaskRunner, is_async_callable
 from ._concurrent import ConcurrentTaskRunner
-from ._flow_checks import check_name
-from ._flow_outcome import body_error, flow_run_state, process_stop
-from ._flow_run import FlowRun, current_flow_run
+from ._flow_checks import KEEP, Keep, _check_options
+from ._flow_engine import run_flow
+from ._flow_run import current_flow_run
 from ._flow_threads import in_trio_worker_thread, on_asyncio_thread, on_trio_thread
-from ._future_args import futures_in, resolve_futures
-from ._futures import TaskFuture
-from ._submission import SubmissionPump
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
-
+from ._hooks import Hook, check_hooks
+from ._run_names import RunName, check_run_name
 
 __all__ = ["Flow", "flow"]
 
@@ -62,6 +56,11 @@ class Flow(Generic[P, R]):
     - a task run ended Failed or Crashed and the body never looked at its result: the call raises
       `FlowRunFailed`, an exception group naming those task runs with their exceptions.
 
+    The options are those of the `flow` decorator (its attributes of the same names);
+    `with_options` makes a copy with some changed. With ``retries`` a Failed run is run again
+    (its task runs too, on a fresh runner); ``timeout_seconds`` fails a run attempt that lasts
+    longer with `FlowTimeout`, cancelling its unfinished task runs.
+
     ``KeyboardInterrupt`` (Ctrl-C) while a flow runs cancels its task runs and is raised as
     ``KeyboardInterrupt``; a task run's ``sys.exit(code)`` likewise, as ``SystemExit(code)``.
     Cancellation of an async flow's enclosing scope cancels its task runs and propagates
@@ -74,6 +73,12 @@ class Flow(Generic[P, R]):
         fn: Callable[P, R],
         name: str | None = None,
         task_runner: BaseTaskRunner | type[BaseTaskRunner] | None = None,
+        timeout_seconds: float | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float = 0,
+        flow_run_name: RunName | None = None,
+        on_completion: Iterable[Hook] | None = None,
+        on_failure: Iterable[Hook] | None = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@flow decorates a function, not {type(fn).__name__}")
@@ -82,12 +87,62 @@ class Flow(Generic[P, R]):
                 f"@flow cannot decorate the async generator function {fn.__name__!r}: a flow run "
                 "returns one value"
             )
-        check_name(name)
+        _check_options(name, retries, retry_delay_seconds, timeout_seconds)
+        check_run_name("flow_run_name", flow_run_name)
         self.fn = fn
         self.name: str = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
         self.is_async = is_async_callable(fn)
         self.task_runner = ConcurrentTaskRunner() if task_runner is None else task_runner
+        self.timeout_seconds = timeout_seconds
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.flow_run_name = flow_run_name
+        self.on_completion: list[Hook] = check_hooks("on_completion", on_completion)
+        self.on_failure: list[Hook] = check_hooks("on_failure", on_failure)
+        self._given_name = name
         functools.update_wrapper(self, fn)
+
+    def with_options(
+        self,
+        *,
+        name: str | Keep | None = KEEP,
+        task_runner: BaseTaskRunner | type[BaseTaskRunner] | Keep = KEEP,
+        timeout_seconds: float | Keep | None = KEEP,
+        retries: int | Keep = KEEP,
+        retry_delay_seconds: float | Keep = KEEP,
+        flow_run_name: RunName | Keep | None = KEEP,
+        on_completion: Iterable[Hook] | Keep | None = KEEP,
+        on_failure: Iterable[Hook] | Keep | None = KEEP,
+    ) -> Flow[P, R]:
+        """A new flow of the same function, with the options given here changed and the others
+        as on this flow (which is left unchanged; the copy gets its own ``task_runner``
+        attribute, the same runner configuration unless one is given). Not a checkpoint.
+
+        Raises:
+          TypeError, ValueError: a bad option, as for the `flow` decorator.
+        """
+        options: dict[str, Any] = {
+            "name": self._given_name,
+            "task_runner": self.task_runner,
+            "timeout_seconds": self.timeout_seconds,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "flow_run_name": self.flow_run_name,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
+        }
+        given = {
+            "name": name,
+            "task_runner": task_runner,
+            "timeout_seconds": timeout_seconds,
+            "retries": retries,
+            "retry_delay_seconds": retry_delay_seconds,
+            "flow_run_name": flow_run_name,
+            "on_completion": on_completion,
+            "on_failure": on_failure,
+        }
+        options.update({option: v for option, v in given.items() if v is not KEEP})
+        return Flow(self.fn, **options)
 
     @property
     def task_runner(self) -> BaseTaskRunner:
@@ -146,77 +201,7 @@ class Flow(Generic[P, R]):
         return trio.run(self._run, args, kwargs, return_state)
 
     async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
-        # A subflow called from a worker thread runs in a Trio system task, which the parent's
-        # cancellation does not reach: the parent cancels it when the parent run ends.
-        parent = current_flow_run.get()
-        scope = trio.CancelScope()
-        if parent is not None:
-            if parent.finished:
-                raise RuntimeError(f"flow run {parent.flow_name!r} has ended")
-            parent.children.add(scope)
-        runner = self.task_runner.duplicate()
-        flow_run = FlowRun(self.name, runner, trio.lowlevel.current_trio_token())
-        value: Any = None
-        error: Exception | None = None
-        try:
-            with scope:
-                async with runner.start(), trio.open_nursery() as nursery:
-                    token = current_flow_run.set(flow_run)
-                    pump = None
-                    if getattr(runner, "max_pending", None) is None:
-                        # (with max_pending, the body's submissions keep their backpressure)
-                        pump = flow_run.pump = SubmissionPump(runner, flow_run.token)
-                        nursery.start_soon(pump.run)
-                    try:
-                        try:
-                            body_value = await self._body(args, kwargs)
-                        finally:
-                            if pump is not None:
-                                pump.close()  # the pump submits what it holds, then returns
-                        value = await self._resolve(body_value)
-                    except BaseException as exc:
-                        error = body_error(exc)  # re-raises a cancellation, Ctrl-C...
-                        if pump is not None:
-                            await pump.wait_closed()
-                        runner.cancel_all()
-                    finally:
-                        current_flow_run.reset(token)
-        except BaseExceptionGroup as group:
-            stop = process_stop(group)
-            if stop is not None:
-                raise stop from group
-            raise
-        finally:
-            flow_run.finished = True
-            for child in flow_run.children:
-                child.cancel()
-            if parent is not None:
-                parent.children.discard(scope)
-        if scope.cancelled_caught:
-            raise RuntimeError(f"subflow run {self.name!r} cancelled: its parent flow run ended")
-        state = flow_run_state(self.name, value, error, flow_run.unseen_failures())
-        if return_state:
-            return state
-        return state.result()
-
-    async def _body(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if self.is_async:
-            return await self.fn(*args, **kwargs)  # type: ignore[misc]
-        # Abandoned on cancel so that Ctrl-C and cancellation stop the flow promptly; the body
-        # thread then fails at its next call into the flow.
-        call = functools.partial(self.fn, *args, **kwargs)
-        return await trio.to_thread.run_sync(
-            call, abandon_on_cancel=True, limiter=trio.CapacityLimiter(1)
-        )
-
-    @staticmethod
-    async def _resolve(value: Any) -> Any:
-        """Wait for the futures in the body's return value and replace them by their results."""
-        futures: list[TaskFuture] = []
-        futures_in(value, futures)
-        states = {future: await future._final_state() for future in dict.fromkeys(futures)}
-        await trio.lowlevel.checkpoint()
-        return resolve_futures(value, states)
+        return await run_flow(self, args, kwargs, return_state)
 
 
 @overload
@@ -228,6 +213,12 @@ def flow(
     *,
     name: str | None = None,
     task_runner: BaseTaskRunner | type[BaseTaskRunner] | None = None,
+    timeout_seconds: float | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float = 0,
+    flow_run_name: RunName | None = None,
+    on_completion: Iterable[Hook] | None = None,
+    on_failure: Iterable[Hook] | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
@@ -237,6 +228,12 @@ def flow(
     *,
     name: str | None = None,
     task_runner: BaseTaskRunner | type[BaseTaskRunner] | None = None,
+    timeout_seconds: float | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float = 0,
+    flow_run_name: RunName | None = None,
+    on_completion: Iterable[Hook] | None = None,
+    on_failure: Iterable[Hook] | None = None,
 ) -> Flow[P, R] | Callable[[Callable[P, R]], Flow[P, R]]:
     """Make a function a flow: ``@flow`` or ``@flow(task_runner=..., name=...)``.
 
@@ -244,17 +241,46 @@ def flow(
       name: the flow's name (default: the function's name).
       task_runner: the runner its task runs use (default ``ConcurrentTaskRunner()``); each call
         runs on a duplicate of it.
+      timeout_seconds: each run attempt's deadline, counted from its start (starting the runner
+        included); at the deadline the attempt's unfinished task runs are cancelled (each ends
+        Cancelled), its body is cancelled (an async body) or abandoned (a sync body's thread),
+        and the attempt fails with `FlowTimeout`.
+      retries: how many times a Failed run is run again from the start (body and task runs, on
+        a fresh runner); a cancelled or interrupted run never is.
+      retry_delay_seconds: the pause before each retry.
+      flow_run_name: the flow run's name instead of the flow's: a ``str.format`` template
+        filled with the call's arguments by parameter name, or a callable with no arguments.
+      on_completion: hooks called ``hook(flow, flow_run, state)`` when a run ends Completed
+        (``flow_run`` is a `FlowRunInfo`); sync or async.
+      on_failure: hooks called likewise when a run ends Failed (after its retries).
 
     Raises:
-      TypeError: ``name`` is not a ``str``, or ``task_runner`` is not a task runner (nor a
-        runner class); raised at once, naming the option and the value.
+      TypeError: an option of the wrong type (a ``name`` that is not a ``str``, a
+        ``task_runner`` that is not a task runner nor a runner class, ``timeout_seconds="5"``,
+        a hook list that is a single function...); raised at once, naming the option and the
+        value.
+      ValueError: a negative ``retries``, a negative, infinite or NaN ``retry_delay_seconds``, or
+        a ``timeout_seconds`` <= 0 or NaN (``math.inf``: no deadline).
     """
-    check_name(name)
+    _check_options(name, retries, retry_delay_seconds, timeout_seconds)
+    check_run_name("flow_run_name", flow_run_name)
+    completion_hooks = check_hooks("on_completion", on_completion)
+    failure_hooks = check_hooks("on_failure", on_failure)
     if task_runner is not None:
         _check_runner(task_runner)
 
     def decorate(fn: Callable[P, R]) -> Flow[P, R]:
-        return Flow(fn, name=name, task_runner=task_runner)
+        return Flow(
+            fn,
+            name=name,
+            task_runner=task_runner,
+            timeout_seconds=timeout_seconds,
+            retries=retries,
+            retry_delay_seconds=retry_delay_seconds,
+            flow_run_name=flow_run_name,
+            on_completion=completion_hooks,
+            on_failure=failure_hooks,
+        )
 
     if fn is not None:
         return decorate(fn)

@@ -1,4 +1,5 @@
-"""TaskRunCall: what one task run does on the runner (upstreams, attempts, retries, timeouts).
+"""TaskRunCall: what one task run does on the runner (upstreams, attempts, retries, timeouts,
+its State and its state hooks).
 
 A `Task` submits one `TaskRunCall` per task run; the runner executes it as it executes any call,
 and it hands each attempt of the user's function back to the runner (`_invoke`), so the backend
@@ -70,11 +71,13 @@ from typing import Any, Protocol, final
 
 import trio
 
+from ._annotations import allow_failure
 from ._flow_errors import TaskTimeout, UpstreamFailed
 from ._flow_run import FlowRun, current_flow_run
 from ._future_args import futures_in, resolve_futures
 from ._futures import TaskFuture
-from ._states import State
+from ._hooks import Hook, TaskRunInfo, run_hooks
+from ._states import Completed, Failed, State
 
 __all__ = ["TaskRunCall", "TaskSpec"]
 
@@ -86,6 +89,21 @@ class TaskSpec(Protocol):
     @property
     def fn(self) -> Callable[..., Any]:
         """The user's function."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The task's name."""
+        ...
+
+    @property
+    def on_completion(self) -> list[Hook]:
+        """Hooks for a task run that ends Completed."""
+        ...
+
+    @property
+    def on_failure(self) -> list[Hook]:
+        """Hooks for a task run that ends Failed."""
         ...
 
     @property
@@ -126,6 +144,11 @@ class TaskRunCall:
     `BaseTaskRunner.wait`, which lends the worker slot back), then runs the attempts. Each attempt
     hands the user's function to the runner's `_invoke` hook, so the backend decides where it
     runs (a thread, a process...), under the attempt's timeout.
+
+    It returns the task run's State itself, named in its message (``task run 'double-0'
+    completed``), once the task's state hooks have run: whoever sees the State (a waiter, an
+    instrument's ``finished``) sees it after the hooks. A State returned by the function (or by
+    the backend for a crashed worker) is kept as it is.
     """
 
     #: Runners that ship calls elsewhere (processes, Dask) run this orchestration on the loop,
@@ -139,7 +162,7 @@ class TaskRunCall:
         future: TaskFuture,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        waits: list[TaskFuture],
+        waits: list[TaskFuture | allow_failure[TaskFuture]],
     ) -> None:
         self.task = task
         self.flow_run = flow_run
@@ -148,37 +171,67 @@ class TaskRunCall:
         self.kwargs = kwargs
         self.waits = waits
 
-    async def __call__(self) -> Any:
+    async def __call__(self) -> State[Any]:
         token = current_flow_run.set(self.flow_run)
+        name = self.future.name
         try:
-            upstreams: list[TaskFuture] = []
+            upstreams: dict[TaskFuture, bool] = {}
             if self.args or self.kwargs:
                 futures_in((self.args, self.kwargs), upstreams)
-            upstreams.extend(self.waits)
-            states = await self._wait_for_upstreams(upstreams) if upstreams else {}
-            args = resolve_futures(self.args, states)
-            kwargs = resolve_futures(self.kwargs, states)
+            futures_in(self.waits, upstreams)
+            try:
+                states = await self._wait_for_upstreams(upstreams) if upstreams else {}
+                args = resolve_futures(self.args, states)
+                kwargs = resolve_futures(self.kwargs, states)
+            except Exception as exc:  # it never runs, and runs no hook
+                return Failed(exc, f"task run {name!r} did not run")
             self.future.started_at = trio.current_time()
             try:
-                return await self._attempts(args, kwargs)
+                result = await self._attempts(args, kwargs)
+            except Exception as exc:
+                state: State[Any] = Failed(exc, f"task run {name!r} failed")
+            else:
+                state = (
+                    result
+                    if isinstance(result, State)
+                    else Completed(result, f"task run {name!r} completed")
+                )
             finally:
                 self.future.finished_at = trio.current_time()
+            await self._run_hooks(state)
+            return state
         finally:
             current_flow_run.reset(token)
 
+    async def _run_hooks(self, state: State[Any]) -> None:
+        task = self.task
+        if state.is_completed():
+            option, hooks = "on_completion", task.on_completion
+        elif state.is_failed():
+            option, hooks = "on_failure", task.on_failure
+        else:
+            return
+        if hooks:
+            future = self.future
+            info = TaskRunInfo(future.name, future.key, task.name, self.flow_run.flow_name)
+            await run_hooks(option, hooks, task, info, state)
+
     async def _wait_for_upstreams(
-        self, upstreams: list[TaskFuture]
+        self, upstreams: dict[TaskFuture, bool]
     ) -> dict[TaskFuture, State[Any]]:
-        """The final States of ``upstreams``, once each has one.
+        """The final States of ``upstreams`` (future -> must it end Completed), once each has
+        one.
 
         Raises:
-          UpstreamFailed: one of them did not complete (the others are not waited for).
+          UpstreamFailed: one of them did not complete, and was not allowed to end Failed (in
+            `allow_failure`) or ended Crashed or Cancelled (the others are not waited for).
         """
         states: dict[TaskFuture, State[Any]] = {}
-        for upstream in dict.fromkeys(upstreams):
+        for upstream, must_complete in upstreams.items():
             state = states[upstream] = await upstream._final_state()
-            if not state.is_completed():
-                raise UpstreamFailed(self.future.name, upstream.name, state)
+            if state.is_completed() or (state.is_failed() and not must_complete):
+                continue
+            raise UpstreamFailed(self.future.name, upstream.name, state)
         return states
 
     async def _attempts(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -14,11 +14,14 @@ from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 import trio
 
+from ._annotations import allow_failure, map_rows, unmapped
 from ._base import current_runner, is_async_callable
-from ._flow_checks import _check_options
+from ._flow_checks import KEEP, Keep, _check_options
 from ._flow_run import FlowRun, current_flow_run
 from ._flow_threads import on_trio_thread
 from ._futures import TaskFuture
+from ._hooks import Hook, check_hooks
+from ._run_names import RunName, check_run_name, run_name
 from ._submission import SubmissionPump
 from ._task_run import TaskRunCall
 
@@ -38,7 +41,8 @@ class Task(Generic[P, R]):
       submit a task run and return a `TaskFuture`; ``my_task.map(...)`` returns a list of them;
     - on the Trio thread (async flows, async tasks) the same calls return awaitables of those.
 
-    Outside a flow, ``my_task(...)`` is ``fn(...)``.
+    Outside a flow, ``my_task(...)`` is ``fn(...)``. The options are those of the `task`
+    decorator (its attributes of the same names); `with_options` makes a copy with some changed.
 
     Cancellation: a task run is one call of the flow's runner, so `TaskFuture.cancel`, the
     runner's cancellation and the end of a failed flow run cancel it as they cancel any call;
@@ -53,6 +57,9 @@ class Task(Generic[P, R]):
         retries: int = 0,
         retry_delay_seconds: float = 0,
         timeout_seconds: float | None = None,
+        task_run_name: RunName | None = None,
+        on_completion: Iterable[Hook] | None = None,
+        on_failure: Iterable[Hook] | None = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task decorates a function, not {type(fn).__name__}")
@@ -62,13 +69,56 @@ class Task(Generic[P, R]):
                 "returns one value (collect the items into a list, or make it async def)"
             )
         _check_options(name, retries, retry_delay_seconds, timeout_seconds)
+        check_run_name("task_run_name", task_run_name)
         self.fn = fn
         self.name: str = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
         self.retries = retries
         self.retry_delay_seconds = retry_delay_seconds
         self.timeout_seconds = timeout_seconds
+        self.task_run_name = task_run_name
+        self.on_completion: list[Hook] = check_hooks("on_completion", on_completion)
+        self.on_failure: list[Hook] = check_hooks("on_failure", on_failure)
         self.is_async = is_async_callable(fn)
+        self._given_name = name
         functools.update_wrapper(self, fn)
+
+    def with_options(
+        self,
+        *,
+        name: str | Keep | None = KEEP,
+        retries: int | Keep = KEEP,
+        retry_delay_seconds: float | Keep = KEEP,
+        timeout_seconds: float | Keep | None = KEEP,
+        task_run_name: RunName | Keep | None = KEEP,
+        on_completion: Iterable[Hook] | Keep | None = KEEP,
+        on_failure: Iterable[Hook] | Keep | None = KEEP,
+    ) -> Task[P, R]:
+        """A new task of the same function, with the options given here changed and the others
+        as on this task (which is left unchanged). Not a checkpoint.
+
+        Raises:
+          TypeError, ValueError: a bad option, as for the `task` decorator.
+        """
+        options: dict[str, Any] = {
+            "name": self._given_name,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "timeout_seconds": self.timeout_seconds,
+            "task_run_name": self.task_run_name,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
+        }
+        given = {
+            "name": name,
+            "retries": retries,
+            "retry_delay_seconds": retry_delay_seconds,
+            "timeout_seconds": timeout_seconds,
+            "task_run_name": task_run_name,
+            "on_completion": on_completion,
+            "on_failure": on_failure,
+        }
+        options.update({option: v for option, v in given.items() if v is not KEEP})
+        return Task(self.fn, **options)
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
@@ -91,14 +141,18 @@ class Task(Generic[P, R]):
         return self.submit(*args, **kwargs)  # type: ignore[arg-type]
 
     def submit(
-        self, *args: Any, wait_for: Iterable[TaskFuture] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        wait_for: Iterable[TaskFuture | allow_failure[TaskFuture]] | None = None,
+        **kwargs: Any,
     ) -> Any:
         """Submit a task run to the current flow's runner; returns its `TaskFuture`.
 
         Futures among the arguments (also inside lists, tuples, sets, dicts) are replaced by their
         results before the task starts; ``wait_for`` futures are waited for without passing data.
         If one of them ends other than Completed the task does not run and ends Failed with
-        `UpstreamFailed`. On the Trio thread this returns an awaitable (a checkpoint; for the
+        `UpstreamFailed` (one wrapped in `allow_failure` may end Failed; a `quote`d argument is
+        passed as it is). On the Trio thread this returns an awaitable (a checkpoint; for the
         sequential runner it returns once the task run has finished). From a task run's worker
         thread it blocks until the runner accepted the task run. From the body of a sync flow
         it returns at once: the flow run's submission pump hands the task runs to the runner
@@ -124,20 +178,23 @@ class Task(Generic[P, R]):
 
     def map(
         self,
-        *iterables: Iterable[Any],
-        wait_for: Iterable[TaskFuture] | None = None,
+        *iterables: Iterable[Any] | unmapped[Any],
+        wait_for: Iterable[TaskFuture | allow_failure[TaskFuture]] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Submit one task run per item (``zip`` of ``iterables``, keyword arguments shared);
-        returns the list of their futures (an awaitable of it on the Trio thread, a checkpoint).
-        Each item is submitted as by `submit`; if the submitter is cancelled midway, the task
-        runs already accepted keep running.
+        """Submit one task run per item (``zip`` of ``iterables``, keyword arguments shared; an
+        argument wrapped in `unmapped` is passed whole to every task run); returns the list of
+        their futures (an awaitable of it on the Trio thread, a checkpoint). Each item is
+        submitted as by `submit`; if the submitter is cancelled midway, the task runs already
+        accepted keep running.
 
         Raises:
           RuntimeError: not inside a flow.
+          TypeError: a positional argument is neither iterable nor `unmapped`.
+          ValueError: the iterables have different lengths, or every one is `unmapped`.
         """
         flow_run = self._flow_run()
-        rows = [tuple(row) for row in zip(*iterables, strict=True)]
+        rows = map_rows(iterables)
         waits = list(wait_for) if wait_for is not None else []
         if on_trio_thread():
             return self._map(flow_run, rows, kwargs, waits)
@@ -162,7 +219,7 @@ class Task(Generic[P, R]):
         flow_run: FlowRun,
         rows: list[tuple[Any, ...]],
         kwargs: dict[str, Any],
-        waits: list[TaskFuture],
+        waits: list[Any],
     ) -> list[TaskFuture]:
         futures = []
         for row in rows:
@@ -175,19 +232,26 @@ class Task(Generic[P, R]):
         flow_run: FlowRun,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        waits: list[TaskFuture],
+        waits: list[Any],
         pending: bool,
     ) -> TaskRunCall:
         """The call for one task run, with its future (any thread).
 
         Raises:
-          TypeError: an item of ``waits`` is not a `TaskFuture`.
+          TypeError: an item of ``waits`` is not a `TaskFuture` (or one in `allow_failure`).
+          ValueError: ``task_run_name`` names a field that is not a parameter.
         """
         for future in waits:
-            if not isinstance(future, TaskFuture):
-                raise TypeError(f"wait_for takes TaskFuture objects, not {type(future).__name__}")
-        key = uuid.uuid4()
-        future = TaskFuture(flow_run, key, flow_run.next_name(self.name), self.name, pending)
+            inner = future.value if isinstance(future, allow_failure) else future
+            if not isinstance(inner, TaskFuture):
+                raise TypeError(
+                    "wait_for takes TaskFuture objects (or allow_failure(future)), not "
+                    f"{type(future).__name__}"
+                )
+        name = run_name("task_run_name", self.task_run_name, self.fn, args, kwargs)
+        if name is None:
+            name = flow_run.next_name(self.name)
+        future = TaskFuture(flow_run, uuid.uuid4(), name, self.name, pending)
         return TaskRunCall(self, flow_run, future, args, kwargs, waits)
 
     async def _submit(
@@ -195,7 +259,7 @@ class Task(Generic[P, R]):
         flow_run: FlowRun,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        waits: list[TaskFuture],
+        waits: list[Any],
     ) -> TaskFuture:
         call = self._prepare(flow_run, args, kwargs, waits, pending=False)
         future = call.future
@@ -209,7 +273,7 @@ class Task(Generic[P, R]):
         flow_run: FlowRun,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        waits: list[TaskFuture],
+        waits: list[Any],
     ) -> TaskFuture:
         """From the body's thread: hand the task run to the pump without waiting for it."""
         call = self._prepare(flow_run, args, kwargs, waits, pending=True)
@@ -242,6 +306,9 @@ def task(
     retries: int = 0,
     retry_delay_seconds: float = 0,
     timeout_seconds: float | None = None,
+    task_run_name: RunName | None = None,
+    on_completion: Iterable[Hook] | None = None,
+    on_failure: Iterable[Hook] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -253,6 +320,9 @@ def task(
     retries: int = 0,
     retry_delay_seconds: float = 0,
     timeout_seconds: float | None = None,
+    task_run_name: RunName | None = None,
+    on_completion: Iterable[Hook] | None = None,
+    on_failure: Iterable[Hook] | None = None,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Make a function a task: ``@task`` or ``@task(name=..., retries=..., ...)``.
 
@@ -266,14 +336,24 @@ def task(
         task's worker thread is abandoned and runs on to the function's end (it can stop itself
         with ``trio.from_thread.check_cancelled()``), so with ``retries`` attempts can overlap;
         the process runner kills the worker process; on Dask a running attempt runs on.
+      task_run_name: the task runs' name instead of ``name-<n>``: a ``str.format`` template
+        filled with the call's arguments by parameter name (``"greet-{who}"``), or a callable
+        with no arguments returning the name. Formatted when the task run is submitted.
+      on_completion: hooks called ``hook(task, task_run, state)`` when a task run ends
+        Completed (``task_run`` is a `TaskRunInfo`); sync or async.
+      on_failure: hooks called likewise when a task run ends Failed (after its retries).
 
     Raises:
       TypeError: an option of the wrong type (``timeout_seconds="5"``, ``retries=1.0``; a
-        ``bool`` is not a number here), raised at once, naming the option and the value.
+        ``bool`` is not a number here; a hook list that is a single function), raised at once,
+        naming the option and the value.
       ValueError: a negative ``retries``, a negative, infinite or NaN ``retry_delay_seconds``, or
         a ``timeout_seconds`` <= 0 or NaN (``math.inf``: no deadline).
     """
     _check_options(name, retries, retry_delay_seconds, timeout_seconds)
+    check_run_name("task_run_name", task_run_name)
+    completion_hooks = check_hooks("on_completion", on_completion)
+    failure_hooks = check_hooks("on_failure", on_failure)
 
     def decorate(fn: Callable[P, R]) -> Task[P, R]:
         return Task(
@@ -282,6 +362,9 @@ def task(
             retries=retries,
             retry_delay_seconds=retry_delay_seconds,
             timeout_seconds=timeout_seconds,
+            task_run_name=task_run_name,
+            on_completion=completion_hooks,
+            on_failure=failure_hooks,
         )
 
     if fn is not None:
