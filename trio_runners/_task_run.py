@@ -10,10 +10,11 @@ flow called from a thread with no Trio loop running, e.g. ``greetings(names)`` a
 
 1. Caller's thread: `Flow.__call__` (``_flows.py``) finds no flow run and no Trio loop and calls
    ``trio.run(Flow._run, ...)``: this thread becomes the Trio thread.
-2. Trio thread: `Flow._run` (``_flows.py``) starts ``task_runner.duplicate()``
+2. Trio thread: `Flow._run` -> `run_flow` -> `_attempt` (``_flow_engine.py``) starts
+   ``task_runner.duplicate()``
    (`BaseTaskRunner.start`, ``_base.py``), makes the `FlowRun` (``_flow_run.py``), sets
    ``current_flow_run``, starts `SubmissionPump.run` (``_submission.py``) in its nursery (not when
-   the runner has ``max_pending``), and `Flow._body` runs the body with
+   the runner has ``max_pending``), and `_body` runs the body with
    ``trio.to_thread.run_sync(..., abandon_on_cancel=True, limiter=CapacityLimiter(1))``.
    **Hop 1**: Trio thread -> the body's worker thread (the context, so ``current_flow_run``, is
    copied).
@@ -46,14 +47,15 @@ flow called from a thread with no Trio loop running, e.g. ``greetings(names)`` a
    (Process and Dask runners ship the partial, pickled, to a worker process or the cluster
    instead of a thread.)
 6. Trio thread: `_attempts` returns the value (an `Exception` or a Failed State is retried while
-   ``retries`` remain, after ``retry_delay_seconds`` slept with the slot lent), and
-   `BaseTaskRunner._execute` records ``Completed(value)`` (`BaseTaskRunner._finish`), which wakes
-   the key's waiters.
+   ``retries`` remain, after ``retry_delay_seconds`` slept with the slot lent);
+   `TaskRunCall.__call__` makes it ``Completed(value, "task run 'say_hello-0' completed")``, runs
+   the task's state hooks (``_hooks.py``; none by default) and returns that State, which
+   `BaseTaskRunner._execute` records (`BaseTaskRunner._finish`), waking the key's waiters.
 7. Body thread, if it looks: ``future.result()`` -> `TaskFuture.wait` reads the State
    (`TaskFuture._peek`, no hop when it has finished); otherwise **hop 5**, a blocking round trip:
    ``trio.from_thread.run(TaskFuture._wait_state, ...)`` awaits the pump's submission and then
    ``runner.wait(key)`` on the Trio thread.
-8. The body returns (back to the Trio thread as hop 1's ``to_thread`` returns); `Flow._run` closes
+8. The body returns (back to the Trio thread as hop 1's ``to_thread`` returns); `_attempt` closes
    the pump, resolves futures in the return value, leaves ``runner.start()`` (which waits for every
    task run), reports Failed task runs nobody looked at (`FlowRunFailed`), and ``trio.run``
    returns the value to the caller's thread.
