@@ -15,6 +15,7 @@ from trio_runners import (
     task,
 )
 from trio_runners._flow_run import FlowRun, current_flow_run
+from trio_runners._task_submit import _prepare
 
 ran: list[int] = []
 
@@ -29,7 +30,7 @@ def _pending(flow_run: FlowRun, i: int) -> TaskFuture:
     """Queue a task run in the pump from the Trio thread: it stays pending until the pump task
     runs (the next checkpoint at the earliest)."""
     assert flow_run.pump is not None
-    call = record._prepare(flow_run, (i,), {}, [], pending=True)
+    call = _prepare(record, flow_run, (i,), {}, [], pending=True)
     flow_run.pump.put(call.future, call)
     flow_run.futures.append(call.future)
     return call.future

@@ -15,7 +15,7 @@ Its underscore members (`_peek`, `_final_state`, `_until_submitted`, `_settle`, 
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol, final
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, final, overload
 from uuid import UUID
 
 import trio
@@ -26,6 +26,16 @@ from ._flow_threads import on_trio_thread
 from ._states import Cancelled, State
 
 __all__ = ["FlowRunHandle", "TaskFuture"]
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
+    #: A task run's value type; a bare ``TaskFuture`` is ``TaskFuture[Any]``.
+    R = TypeVar("R", default=Any)
+else:
+    from typing import TypeVar
+
+    R = TypeVar("R")
 
 
 class FlowRunHandle(Protocol):
@@ -43,13 +53,16 @@ class FlowRunHandle(Protocol):
 
 
 @final
-class TaskFuture:
+class TaskFuture(Generic[R]):
     """A handle on one task run: its key, its name, and (once it has finished) its State.
 
     Returned by calling or submitting a task inside a flow. On the Trio thread (async flows and
     async tasks) `wait` and `result` return awaitables; from a worker thread (sync flows and sync
-    tasks) they block the thread. Reading the result (`result`, or a `wait` that returns the
-    State) counts as looking at the task run: a flow only reports the failures it was not shown.
+    tasks) they block the thread. ``TaskFuture[R]``: a future of a task run whose function
+    returns ``R`` (an async task's future is ``TaskFuture`` of what its coroutine returns); the
+    annotations of `wait` and `result` describe the worker-thread side. Reading the result
+    (`result`, or a `wait` that returns the State) counts as looking at the task run: a flow
+    only reports the failures it was not shown.
     """
 
     __slots__ = (
@@ -202,7 +215,7 @@ class TaskFuture:
             )
         return state
 
-    def wait(self, timeout: float | None = None) -> Any:
+    def wait(self, timeout: float | None = None) -> State[R] | None:
         """Wait for the final State; None if ``timeout`` seconds pass first.
 
         On the Trio thread this returns an awaitable (a checkpoint; cancelling the waiter does
@@ -214,7 +227,7 @@ class TaskFuture:
         """
         _check_timeout(timeout)
         if on_trio_thread():
-            return self._await_wait(timeout)
+            return self._await_wait(timeout)  # type: ignore[return-value]
         state = self._peek()
         if state is None:
             state = trio.from_thread.run(self._wait_state, timeout, trio_token=self._flow_run.token)
@@ -227,6 +240,17 @@ class TaskFuture:
         if state is not None:
             self._observed = True
         return state
+
+    @overload
+    def result(self, timeout: float | None = None, raise_on_failure: Literal[True] = True) -> R: ...
+
+    @overload
+    def result(self, timeout: float | None, raise_on_failure: bool) -> R | BaseException: ...
+
+    @overload
+    def result(
+        self, timeout: float | None = None, *, raise_on_failure: bool
+    ) -> R | BaseException: ...
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """Wait for the task run and return its value (or raise what ended it).

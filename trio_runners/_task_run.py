@@ -79,6 +79,7 @@ from ._flow_run import FlowRun, current_flow_run
 from ._future_args import futures_in, resolve_futures
 from ._futures import TaskFuture
 from ._hooks import Hook, TaskRunInfo, run_hooks
+from ._run_names import RunName
 from ._states import Completed, Failed, State
 
 __all__ = ["TaskRunCall", "TaskSpec"]
@@ -96,6 +97,11 @@ class TaskSpec(Protocol):
     @property
     def name(self) -> str:
         """The task's name."""
+        ...
+
+    @property
+    def task_run_name(self) -> RunName | None:
+        """The template (or callable) naming the task runs; None: ``name-<n>``."""
         ...
 
     @property

@@ -8,27 +8,26 @@ from __future__ import annotations
 
 import functools
 import inspect
-import uuid
-from collections.abc import Callable, Iterable
-from typing import Any, Generic, ParamSpec, TypeVar, final, overload
-
-import trio
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar, final, overload
 
 from ._annotations import allow_failure, map_rows, unmapped
-from ._base import current_runner, is_async_callable
+from ._base import is_async_callable
 from ._flow_checks import KEEP, Keep, _check_options
-from ._flow_run import FlowRun, current_flow_run
-from ._flow_threads import on_trio_thread
+from ._flow_run import current_flow_run
 from ._futures import TaskFuture
 from ._hooks import Hook, check_hooks
-from ._run_names import RunName, check_run_name, run_name
-from ._submission import SubmissionPump
-from ._task_run import TaskRunCall
+from ._run_names import RunName, check_run_name
+from ._task_submit import dispatch, flow_run_for
 
 __all__ = ["Task", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+
+#: What ``wait_for`` takes: futures, each possibly in `allow_failure`.
+WaitFor: TypeAlias = Iterable[TaskFuture[Any] | allow_failure[TaskFuture[Any]]]
 
 
 @final
@@ -138,13 +137,26 @@ class Task(Generic[P, R]):
             if "wait_for" in kwargs:
                 raise TypeError("wait_for= is only meaningful inside a flow")
             return self.fn(*args, **kwargs)
-        return self.submit(*args, **kwargs)  # type: ignore[arg-type]
+        return self.submit(*args, **kwargs)
 
+    @overload
     def submit(
-        self,
-        *args: Any,
-        wait_for: Iterable[TaskFuture | allow_failure[TaskFuture]] | None = None,
-        **kwargs: Any,
+        self: Task[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs
+    ) -> TaskFuture[T]: ...
+
+    @overload
+    def submit(self: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> TaskFuture[T]: ...
+
+    @overload
+    def submit(
+        self: Task[P, Coroutine[Any, Any, T]], *args: Any, wait_for: WaitFor, **kwargs: Any
+    ) -> TaskFuture[T]: ...
+
+    @overload
+    def submit(self: Task[P, T], *args: Any, wait_for: WaitFor, **kwargs: Any) -> TaskFuture[T]: ...
+
+    def submit(  # type: ignore[misc]
+        self, *args: Any, wait_for: WaitFor | None = None, **kwargs: Any
     ) -> Any:
         """Submit a task run to the current flow's runner; returns its `TaskFuture`.
 
@@ -162,24 +174,35 @@ class Task(Generic[P, R]):
         ends Crashed. If the submitter is cancelled before the runner accepted the task run,
         the task run ends Cancelled and the cancellation propagates (`BaseTaskRunner.submit`).
 
+        Typed ``TaskFuture[R]`` (``R``: what the function, or an async function's coroutine,
+        returns), with the arguments checked against the function's unless ``wait_for`` is
+        given; the annotation describes the worker-thread side.
+
         Raises:
           RuntimeError: not inside a flow.
         """
-        flow_run = self._flow_run()
-        waits = list(wait_for) if wait_for is not None else []
-        if on_trio_thread():
-            return self._submit(flow_run, args, kwargs, waits)
-        pump = _pump_for(flow_run)
-        if pump is not None:
-            return self._put(pump, flow_run, args, kwargs, waits)
-        return trio.from_thread.run(
-            self._submit, flow_run, args, kwargs, waits, trio_token=flow_run.token
-        )
+        return dispatch(self, flow_run_for(self), [args], kwargs, wait_for, one=True)
+
+    @overload
+    def map(
+        self: Task[P, Coroutine[Any, Any, T]],
+        *iterables: Iterable[Any] | unmapped[Any],
+        wait_for: WaitFor | None = None,
+        **kwargs: Any,
+    ) -> list[TaskFuture[T]]: ...
+
+    @overload
+    def map(
+        self: Task[P, T],
+        *iterables: Iterable[Any] | unmapped[Any],
+        wait_for: WaitFor | None = None,
+        **kwargs: Any,
+    ) -> list[TaskFuture[T]]: ...
 
     def map(
         self,
         *iterables: Iterable[Any] | unmapped[Any],
-        wait_for: Iterable[TaskFuture | allow_failure[TaskFuture]] | None = None,
+        wait_for: WaitFor | None = None,
         **kwargs: Any,
     ) -> Any:
         """Submit one task run per item (``zip`` of ``iterables``, keyword arguments shared; an
@@ -193,106 +216,8 @@ class Task(Generic[P, R]):
           TypeError: a positional argument is neither iterable nor `unmapped`.
           ValueError: the iterables have different lengths, or every one is `unmapped`.
         """
-        flow_run = self._flow_run()
-        rows = map_rows(iterables)
-        waits = list(wait_for) if wait_for is not None else []
-        if on_trio_thread():
-            return self._map(flow_run, rows, kwargs, waits)
-        pump = _pump_for(flow_run)
-        if pump is not None:
-            return [self._put(pump, flow_run, row, kwargs, waits) for row in rows]
-        return trio.from_thread.run(
-            self._map, flow_run, rows, kwargs, waits, trio_token=flow_run.token
-        )
-
-    def _flow_run(self) -> FlowRun:
-        flow_run = current_flow_run.get()
-        if flow_run is None:
-            raise RuntimeError(
-                f"{self.name}.submit() and .map() work inside a flow; call {self.name}(...) "
-                "to run the function directly"
-            )
-        return flow_run
-
-    async def _map(
-        self,
-        flow_run: FlowRun,
-        rows: list[tuple[Any, ...]],
-        kwargs: dict[str, Any],
-        waits: list[Any],
-    ) -> list[TaskFuture]:
-        futures = []
-        for row in rows:
-            futures.append(await self._submit(flow_run, row, kwargs, waits))
-        await trio.lowlevel.checkpoint()
-        return futures
-
-    def _prepare(
-        self,
-        flow_run: FlowRun,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        waits: list[Any],
-        pending: bool,
-    ) -> TaskRunCall:
-        """The call for one task run, with its future (any thread).
-
-        Raises:
-          TypeError: an item of ``waits`` is not a `TaskFuture` (or one in `allow_failure`).
-          ValueError: ``task_run_name`` names a field that is not a parameter.
-        """
-        for future in waits:
-            inner = future.value if isinstance(future, allow_failure) else future
-            if not isinstance(inner, TaskFuture):
-                raise TypeError(
-                    "wait_for takes TaskFuture objects (or allow_failure(future)), not "
-                    f"{type(future).__name__}"
-                )
-        name = run_name("task_run_name", self.task_run_name, self.fn, args, kwargs)
-        if name is None:
-            name = flow_run.next_name(self.name)
-        future = TaskFuture(flow_run, uuid.uuid4(), name, self.name, pending)
-        return TaskRunCall(self, flow_run, future, args, kwargs, waits)
-
-    async def _submit(
-        self,
-        flow_run: FlowRun,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        waits: list[Any],
-    ) -> TaskFuture:
-        call = self._prepare(flow_run, args, kwargs, waits, pending=False)
-        future = call.future
-        flow_run.futures.append(future)
-        await flow_run.runner.submit(future.key, call)
-        return future
-
-    def _put(
-        self,
-        pump: SubmissionPump,
-        flow_run: FlowRun,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        waits: list[Any],
-    ) -> TaskFuture:
-        """From the body's thread: hand the task run to the pump without waiting for it."""
-        call = self._prepare(flow_run, args, kwargs, waits, pending=True)
-        future = call.future
-        pump.put(future, call)
-        flow_run.futures.append(future)
-        return future
-
-
-def _pump_for(flow_run: FlowRun) -> SubmissionPump | None:
-    """The flow run's submission pump, if this worker thread may use it: the body's thread
-    (and threads it started), not a task run's thread. A task run must not end while a task
-    run it submitted is still queued, so those submit with a round trip to the Trio thread."""
-    pump = flow_run.pump
-    if pump is None:
-        return None
-    if current_runner() is flow_run.runner:
-        return None
-    return pump
+        flow_run = flow_run_for(self)
+        return dispatch(self, flow_run, map_rows(iterables), kwargs, wait_for, one=False)
 
 
 @overload
