@@ -33,7 +33,7 @@ def report(xs: list[int]) -> list[str]:
     squares: list[TaskFuture[int]] = square.map(xs)
     total: int = sum(future.result() for future in squares)
     first: TaskFuture[int] = square.submit(xs[0])
-    state: State[int] | None = first.wait()
+    state: State[int] | None = first.wait()  # wait() is typed Any (docs/flows.md)
     assert state is not None and state.is_completed()
     # An async task's future holds what its coroutine returns.
     described: list[TaskFuture[str]] = describe.map(xs, unmapped("m²"))

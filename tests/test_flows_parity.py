@@ -276,7 +276,7 @@ def test_unmapped_positional_argument_is_passed_whole_to_every_task_run() -> Non
     def f() -> list[object]:
         futures = add.map([1, 2, 3], unmapped(10))
         pairs = pair.map([1, 2], unmapped([7, 8]))
-        return [future.result() for future in [*futures, *pairs]]
+        return [f.result() for f in futures] + [p.result() for p in pairs]
 
     assert f() == [11, 12, 13, (1, [7, 8]), (2, [7, 8])]
 

@@ -60,7 +60,7 @@ class TaskFuture(Generic[R]):
     async tasks) `wait` and `result` return awaitables; from a worker thread (sync flows and sync
     tasks) they block the thread. ``TaskFuture[R]``: a future of a task run whose function
     returns ``R`` (an async task's future is ``TaskFuture`` of what its coroutine returns); the
-    annotations of `wait` and `result` describe the worker-thread side. Reading the result
+    annotation of `result` describes the worker-thread side. Reading the result
     (`result`, or a `wait` that returns the State) counts as looking at the task run: a flow
     only reports the failures it was not shown.
     """
@@ -215,7 +215,7 @@ class TaskFuture(Generic[R]):
             )
         return state
 
-    def wait(self, timeout: float | None = None) -> State[R] | None:
+    def wait(self, timeout: float | None = None) -> Any:
         """Wait for the final State; None if ``timeout`` seconds pass first.
 
         On the Trio thread this returns an awaitable (a checkpoint; cancelling the waiter does
@@ -227,7 +227,7 @@ class TaskFuture(Generic[R]):
         """
         _check_timeout(timeout)
         if on_trio_thread():
-            return self._await_wait(timeout)  # type: ignore[return-value]
+            return self._await_wait(timeout)
         state = self._peek()
         if state is None:
             state = trio.from_thread.run(self._wait_state, timeout, trio_token=self._flow_run.token)
