@@ -168,7 +168,9 @@ class Flow(Generic[P, R]):
             async flow called on an asyncio event loop (run it through `trio_runners.embed`).
           TypeError: ``return_state`` is not a ``bool`` (raised before the flow runs).
           FlowRunFailed: task runs failed and the body never looked at their results.
-          Exception: whatever the body raised.
+          FlowTimeout: the last attempt exceeded ``timeout_seconds``.
+          ValueError: ``flow_run_name`` names a field that is not a parameter (before the run).
+          Exception: whatever the body raised (in the last attempt, with ``retries``).
         """
         return_state = kwargs.pop("return_state", False)
         if not isinstance(return_state, bool):
