@@ -1,7 +1,7 @@
 """Prefect 2 parity in the flow layer: `allow_failure`, `quote`, `unmapped`.
 
-Options (`with_options`, names) are in test_flows_parity_options.py; flow timeouts, flow retries
-and state hooks in test_flows_parity_runs.py.
+Options (`with_options`, names) are in test_flows_parity_options.py, flow timeouts and retries
+in test_flows_parity_runs.py, state hooks in test_flows_parity_hooks.py.
 """
 
 from __future__ import annotations
