@@ -19,6 +19,7 @@ from ._flow_threads import in_trio_worker_thread, on_asyncio_thread, on_trio_thr
 from ._future_args import futures_in, resolve_futures
 from ._futures import TaskFuture
 from ._submission import SubmissionPump
+from ._travel import reduce_by_name_or_value
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -103,6 +104,11 @@ class Flow(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Flow {self.name} on {self.task_runner!r}>"
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # As a Task: by reference when its name leads back to it and its module is not to
+        # travel by value; else by value (function, runner configuration). See _travel.py.
+        return reduce_by_name_or_value(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Run the flow (see the class docstring); ``return_state=True`` returns its State.

@@ -1,0 +1,154 @@
+"""What travels by value when a call is shipped to another process, and what by reference.
+
+The rule (docs/runners/processes.md and dask.md): every function, class, task and flow that a
+call reaches when it is pickled (the call itself, what it wraps, its arguments, the globals of
+what travels by value) is pickled **by value** when its module is ``__main__`` or was not loaded
+from the Python installation (``sys.prefix``/``sys.base_prefix``: the standard library and
+site-packages), and **by reference** otherwise (it must then be importable where the call runs;
+trio-runners itself always is). Scripts, notebooks, test modules, local definitions and modules
+run from a checkout therefore travel with the call.
+
+`dumps` applies it with cloudpickle: a module that travels by value is registered with
+``cloudpickle.register_pickle_by_value`` when the pickler first meets one of its objects, for
+the length of that one ``dumps``. Objects that name themselves by module and qualified name
+(a `Task`, a `Flow`: `reduce_by_name_or_value`) read that same registry to choose.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import functools
+import io
+import os
+import pickle
+import sys
+import threading
+import types
+from typing import Any
+
+__all__ = ["dumps", "reduce_by_name_or_value", "travels_by_value"]
+
+_INSTALLED = tuple(
+    os.path.join(os.path.realpath(prefix), "")
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+)
+
+#: Module name -> (module, travels by value): resolving paths costs system calls.
+_BY_VALUE: dict[str, tuple[types.ModuleType, bool]] = {}
+
+#: cloudpickle's registry is global: one `dumps` at a time changes it.
+_REGISTRY_LOCK = threading.Lock()
+
+#: Objects the pickler passes over at once (they never name a module).
+_PLAIN = frozenset({str, bytes, bytearray, list, tuple, dict, set, frozenset, int, float, complex})
+
+
+def travels_by_value(module: types.ModuleType) -> bool:
+    """True if ``module`` travels by value: ``__main__``, or a file outside the installation."""
+    name = module.__name__
+    if name == "__main__":
+        return True
+    if name.split(".")[0] in ("trio_runners", "builtins"):
+        return False
+    cached = _BY_VALUE.get(name)
+    if cached is not None and cached[0] is module:
+        return cached[1]
+    path = getattr(module, "__file__", None)
+    # A built-in or namespace module (no file) is importable by name.
+    by_value = isinstance(path, str) and not os.path.realpath(path).startswith(_INSTALLED)
+    _BY_VALUE[name] = (module, by_value)
+    return by_value
+
+
+def _named_module(obj: Any) -> str | None:
+    """The module ``obj`` names as its home, if it is a function, a class, or an object that
+    names itself (``__module__`` in its own ``__dict__``, as `functools.update_wrapper` makes
+    it: a task, a flow, a decorator's wrapper object)."""
+    name: object
+    if isinstance(obj, (types.FunctionType, type)):
+        name = obj.__module__
+    else:
+        try:
+            own = object.__getattribute__(obj, "__dict__")
+        except AttributeError:
+            return None
+        name = own.get("__module__") if isinstance(own, dict) else None
+    return name if isinstance(name, str) else None
+
+
+@functools.cache
+def _travel_pickler() -> type:
+    """cloudpickle's pickler, registering each module that travels by value when it first
+    meets an object of it (before that object is reduced)."""
+    import cloudpickle
+
+    class TravelPickler(cloudpickle.Pickler):  # type: ignore[misc]
+        def __init__(self, file: io.BytesIO, registered: set[str]) -> None:
+            super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+            self.registered = registered  # registered by this dump, unregistered after it
+            self.seen: set[str] = set()
+
+        def reducer_override(self, obj: Any) -> Any:
+            if type(obj) not in _PLAIN:
+                name = _named_module(obj)
+                if name is not None and name not in self.seen:
+                    self.seen.add(name)
+                    module = sys.modules.get(name)
+                    if (
+                        module is not None
+                        and travels_by_value(module)
+                        and name not in cloudpickle.list_registry_pickle_by_value()
+                    ):
+                        cloudpickle.register_pickle_by_value(module)
+                        self.registered.add(name)
+            return super().reducer_override(obj)
+
+    return TravelPickler
+
+
+def dumps(obj: Any) -> bytes:
+    """``obj`` pickled with cloudpickle by the travel rule (see the module docstring).
+
+    Raises:
+      Exception: whatever pickling ``obj`` raises.
+    """
+    import cloudpickle
+
+    buffer = io.BytesIO()
+    with _REGISTRY_LOCK:
+        registered: set[str] = set()
+        try:
+            _travel_pickler()(buffer, registered).dump(obj)
+        finally:
+            for name in registered:
+                cloudpickle.unregister_pickle_by_value(sys.modules[name])
+    return buffer.getvalue()
+
+
+def _registered_by_value(name: str) -> bool:
+    """True if cloudpickle is to pickle module ``name`` (or a package of it) by value."""
+    cloudpickle = sys.modules.get("cloudpickle")
+    if cloudpickle is None:
+        return False
+    registry = cloudpickle.list_registry_pickle_by_value()
+    parts = name.split(".")
+    return any(".".join(parts[:end]) in registry for end in range(1, len(parts) + 1))
+
+
+def reduce_by_name_or_value(obj: Any) -> str | tuple[Any, ...]:
+    """``obj.__reduce__()`` for an object that names itself by ``__module__`` and
+    ``__qualname__`` (a task, a flow): by reference, as pickle does functions, when that name
+    leads back to this very object and its module is not to be pickled by value (registered
+    with cloudpickle, as `dumps` does for ``__main__`` and modules outside the installation);
+    otherwise by value: its class (by reference) and its ``__dict__``, function included."""
+    name = obj.__dict__.get("__module__")
+    qualname = obj.__dict__.get("__qualname__")
+    module = sys.modules.get(name) if isinstance(name, str) else None
+    if module is not None and isinstance(qualname, str) and not _registered_by_value(name):
+        found: Any = module
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is obj:
+            return qualname
+    # (copyreg.__newobj__ pickles as the NEWOBJ opcode: cls.__new__(cls), then the state.)
+    return copyreg.__newobj__, (type(obj),), dict(obj.__dict__)  # type: ignore[attr-defined]
