@@ -35,6 +35,7 @@ distributed = pytest.importorskip("distributed")
 
 from test_dask import STARTUP, scheduler_address  # noqa: E402, F401 (a fixture)
 
+from trio_runners._remote import pickle_call  # noqa: E402
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -115,7 +116,9 @@ def module_flow(x: int) -> int:
 
 
 def test_tasks_and_flows_pickle_by_reference_like_functions() -> None:
-    # With pickle (not shipped to a worker), a module-level task or flow is its name.
+    # With pickle (not shipped to a worker), a module-level task or flow is its name, also
+    # after it was shipped (by value: this test module is not installed).
+    assert pickle_call(functools.partial(module_flow, 1))() == 2
     assert pickle.loads(pickle.dumps(module_task)) is module_task
     assert pickle.loads(pickle.dumps(module_flow)) is module_flow
 
@@ -193,3 +196,24 @@ async def test_what_a_call_reaches_beyond_its_own_module_travels_by_value_too() 
     value, pid = state.result()
     assert value == -21
     assert pid != os.getpid()
+
+
+def test_a_module_used_as_a_module_still_travels_by_reference() -> None:
+    # Its functions travel by value; the module object itself by reference, as before (by
+    # value it would take its whole namespace, and this one holds a lock).
+    names = ["trio_runners_travel_lockbox", "trio_runners_travel_user"]
+    try:
+        box = _module_only_here(
+            names[0],
+            "import threading\nlock = threading.Lock()\n"
+            "def first(f, x):\n    return f(x)\ndef ten(x):\n    return 10 * x\n",
+        )
+        user = _module_only_here(
+            names[1],
+            "import trio_runners_travel_lockbox as box\ndef use(x):\n    return box.ten(x) + 1\n",
+        )
+        # box.first is met first (box then travels by value), then user.use and its `box`.
+        assert pickle_call(functools.partial(box.first, user.use, 4))() == 41
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)

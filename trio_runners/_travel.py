@@ -6,7 +6,8 @@ what travels by value) is pickled **by value** when its module is ``__main__`` o
 from the Python installation (``sys.prefix``/``sys.base_prefix``: the standard library and
 site-packages), and **by reference** otherwise (it must then be importable where the call runs;
 trio-runners itself always is). Scripts, notebooks, test modules, local definitions and modules
-run from a checkout therefore travel with the call.
+run from a checkout therefore travel with the call. A module object itself (``import helpers``,
+then ``helpers.f()``) travels by reference.
 
 `dumps` applies it with cloudpickle: a module that travels by value is registered with
 ``cloudpickle.register_pickle_by_value`` when the pickler first meets one of its objects, for
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import copyreg
 import functools
+import importlib
 import io
 import os
 import pickle
@@ -36,8 +38,9 @@ _INSTALLED = tuple(
 #: Module name -> (module, travels by value): resolving paths costs system calls.
 _BY_VALUE: dict[str, tuple[types.ModuleType, bool]] = {}
 
-#: cloudpickle's registry is global: one `dumps` at a time changes it.
-_REGISTRY_LOCK = threading.Lock()
+#: cloudpickle's registry is global: one `dumps` at a time changes it (re-entrant: a `dumps`
+#: inside a ``__reduce__`` leaves registered what the outer one registered).
+_REGISTRY_LOCK = threading.RLock()
 
 #: Objects the pickler passes over at once (they never name a module).
 _PLAIN = frozenset({str, bytes, bytearray, list, tuple, dict, set, frozenset, int, float, complex})
@@ -83,12 +86,17 @@ def _travel_pickler() -> type:
     import cloudpickle
 
     class TravelPickler(cloudpickle.Pickler):  # type: ignore[misc]
-        def __init__(self, file: io.BytesIO, registered: set[str]) -> None:
+        def __init__(self, file: io.BytesIO, registered: dict[str, types.ModuleType]) -> None:
             super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
             self.registered = registered  # registered by this dump, unregistered after it
             self.seen: set[str] = set()
 
         def reducer_override(self, obj: Any) -> Any:
+            if isinstance(obj, types.ModuleType) and obj.__name__ in self.registered:
+                # A module used as a module (``import helpers``, then ``helpers.f()``): by
+                # reference, as it would be without this dump's registration (by value,
+                # cloudpickle would take its whole namespace, locks and loggers included).
+                return importlib.import_module, (obj.__name__,)
             if type(obj) not in _PLAIN:
                 name = _named_module(obj)
                 if name is not None and name not in self.seen:
@@ -100,7 +108,7 @@ def _travel_pickler() -> type:
                         and name not in cloudpickle.list_registry_pickle_by_value()
                     ):
                         cloudpickle.register_pickle_by_value(module)
-                        self.registered.add(name)
+                        self.registered[name] = module
             return super().reducer_override(obj)
 
     return TravelPickler
@@ -116,12 +124,12 @@ def dumps(obj: Any) -> bytes:
 
     buffer = io.BytesIO()
     with _REGISTRY_LOCK:
-        registered: set[str] = set()
+        registered: dict[str, types.ModuleType] = {}
         try:
             _travel_pickler()(buffer, registered).dump(obj)
         finally:
-            for name in registered:
-                cloudpickle.unregister_pickle_by_value(sys.modules[name])
+            for module in registered.values():
+                cloudpickle.unregister_pickle_by_value(module)
     return buffer.getvalue()
 
 
@@ -140,7 +148,8 @@ def reduce_by_name_or_value(obj: Any) -> str | tuple[Any, ...]:
     ``__qualname__`` (a task, a flow): by reference, as pickle does functions, when that name
     leads back to this very object and its module is not to be pickled by value (registered
     with cloudpickle, as `dumps` does for ``__main__`` and modules outside the installation);
-    otherwise by value: its class (by reference) and its ``__dict__``, function included."""
+    otherwise by value: its class (by reference) and its state (``__getstate__``, by default
+    its ``__dict__``), function included."""
     name = obj.__dict__.get("__module__")
     qualname = obj.__dict__.get("__qualname__")
     module = sys.modules.get(name) if isinstance(name, str) else None
@@ -150,5 +159,7 @@ def reduce_by_name_or_value(obj: Any) -> str | tuple[Any, ...]:
             found = getattr(found, part, None)
         if found is obj:
             return qualname
+    getstate = getattr(obj, "__getstate__", None)  # (object has none before Python 3.11)
+    state = getstate() if getstate is not None else dict(obj.__dict__)
     # (copyreg.__newobj__ pickles as the NEWOBJ opcode: cls.__new__(cls), then the state.)
-    return copyreg.__newobj__, (type(obj),), dict(obj.__dict__)  # type: ignore[attr-defined]
+    return copyreg.__newobj__, (type(obj),), state  # type: ignore[attr-defined]
