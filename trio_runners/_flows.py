@@ -18,8 +18,8 @@ from ._flow_run import FlowRun, current_flow_run
 from ._flow_threads import in_trio_worker_thread, on_asyncio_thread, on_trio_thread
 from ._future_args import futures_in, resolve_futures
 from ._futures import TaskFuture
+from ._pickle_by_name import reduce_by_name_or_value
 from ._submission import SubmissionPump
-from ._travel import reduce_by_name_or_value
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -107,7 +107,7 @@ class Flow(Generic[P, R]):
 
     def __reduce__(self) -> str | tuple[Any, ...]:
         # As a Task: by reference when its name leads back to it and its module is not to
-        # travel by value; else by value (function, runner configuration). See _travel.py.
+        # travel by value; else by value (function, runner configuration): _pickle_by_name.py.
         return reduce_by_name_or_value(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:

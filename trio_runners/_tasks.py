@@ -19,9 +19,9 @@ from ._flow_checks import _check_options
 from ._flow_run import FlowRun, current_flow_run
 from ._flow_threads import on_trio_thread
 from ._futures import TaskFuture
+from ._pickle_by_name import reduce_by_name_or_value
 from ._submission import SubmissionPump
 from ._task_run import TaskRunCall
-from ._travel import reduce_by_name_or_value
 
 __all__ = ["Task", "task"]
 
@@ -78,7 +78,7 @@ class Task(Generic[P, R]):
         # By reference (module + qualified name), as functions pickle, when that name leads
         # back to this task and its module is not to travel by value; else by value (the
         # function and the options), so that local tasks and tasks of scripts and checkouts
-        # reach process and cluster workers that cannot import them (see _travel.py).
+        # reach process and cluster workers that cannot import them (see _pickle_by_name.py).
         return reduce_by_name_or_value(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
