@@ -17,7 +17,9 @@ processes and Dask workers alike) until the test lets it go.
   are held at once (impossible if they ran one after the other: the hang guard then fails the
   test), then releases them. ``foo`` writes last.
 - "ran sequentially": while ``foo`` is held, the test waits until every Trio task is blocked
-  and checks that ``bar`` has not written; then it releases ``foo``. ``bar`` writes last.
+  and checks that ``bar`` has not written; then it releases ``foo``. ``bar`` writes last. (An
+  async ``bar`` that could run would have run by then; a sync ``bar`` in a thread may still be
+  on its way, so for sync tasks this check catches an overlap when the thread got there first.)
 """
 
 from __future__ import annotations
