@@ -32,9 +32,9 @@ KEY_NAMES_THE_WRAPPER = (
     "_task_run.TaskRunCall._attempt hands to _invoke"
 )
 ADAPT_NOT_AWAITED = (
-    "bug: trio_runners/_dask_cluster.py open_cluster calls cluster.adapt(**adapt_kwargs) and "
-    "drops what it returns: an adapt that returns an awaitable (dask-kubernetes' operator "
-    "KubeCluster) never runs"
+    "bug: trio_runners/_dask_cluster.py open_cluster runs cluster.adapt(**adapt_kwargs) with "
+    "trio.to_thread.run_sync, so an async adapt fails start() with Trio's 'expected a sync "
+    "function' TypeError (and an awaitable an adapt returns is dropped)"
 )
 
 
@@ -141,7 +141,7 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
         assert all(key.startswith("my_task-") for key in keys), keys
 
     @pytest.mark.parametrize(
-        "adapt_returns_awaitable",
+        "async_adapt",
         [
             False,
             pytest.param(True, marks=pytest.mark.xfail(reason=ADAPT_NOT_AWAITED, strict=True)),
@@ -149,7 +149,7 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
         ids=["sync-adapt", "async-adapt"],
     )
     async def test_dask_cluster_adapt_is_properly_called(
-        self, adapt_returns_awaitable: bool
+        self, async_adapt: bool
     ) -> None:
         # Like dask_kubernetes.classic.KubeCluster: adapt is a plain method.
         class MockDaskCluster(distributed.LocalCluster):  # type: ignore[misc]
@@ -160,21 +160,12 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
             def adapt(self, **kwargs: Any) -> None:
                 self._adapt_called = True
 
-        # Like dask_kubernetes.operator.KubeCluster: adapt must be awaited. (An awaitable that
-        # is not a coroutine: a coroutine never awaited would warn at garbage collection.)
-        class Adapting:
-            def __init__(self, cluster: Any) -> None:
-                self.cluster = cluster
-
-            def __await__(self) -> Any:
-                self.cluster._adapt_called = True
-                return iter(())
-
+        # Like dask_kubernetes.operator.KubeCluster (asynchronous): adapt must be awaited.
         class AsyncMockDaskCluster(MockDaskCluster):
-            def adapt(self, **kwargs: Any) -> Any:  # type: ignore[override]
-                return Adapting(self)
+            async def adapt(self, **kwargs: Any) -> None:  # type: ignore[override]
+                self._adapt_called = True
 
-        cluster_class = AsyncMockDaskCluster if adapt_returns_awaitable else MockDaskCluster
+        cluster_class = AsyncMockDaskCluster if async_adapt else MockDaskCluster
         # The adapt_kwargs option is what makes the runner call adapt.
         task_runner = DaskTaskRunner(
             cluster_class=cluster_class,
