@@ -148,9 +148,7 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
         ],
         ids=["sync-adapt", "async-adapt"],
     )
-    async def test_dask_cluster_adapt_is_properly_called(
-        self, async_adapt: bool
-    ) -> None:
+    async def test_dask_cluster_adapt_is_properly_called(self, async_adapt: bool) -> None:
         # Like dask_kubernetes.classic.KubeCluster: adapt is a plain method.
         class MockDaskCluster(distributed.LocalCluster):  # type: ignore[misc]
             def __init__(self, **kwargs: Any) -> None:
