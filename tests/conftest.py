@@ -7,6 +7,10 @@ from typing import Any
 
 import pytest
 
+# The `dask scheduler` / `dask worker` cluster fixture, shared by every module that asks for it
+# (one cluster per module: the fixture is module-scoped).
+from dask_fixtures import scheduler_address as scheduler_address
+
 from trio_runners import BaseTaskRunner, ConcurrentTaskRunner, SequentialTaskRunner
 
 #: The event-loop runners, for tests of what the loop runners share (instruments, embedding).

@@ -8,8 +8,6 @@ import functools
 import logging
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import traceback
@@ -21,6 +19,7 @@ import pytest
 import trio
 import trio.testing
 from contract_calls import add, open_gate, wait_state
+from dask_fixtures import free_port as _free_port
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -30,9 +29,6 @@ dask = pytest.importorskip("dask")
 
 from trio_runners._remote import pickle_call  # noqa: E402
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
-
-#: Bound on cluster start-up and shutdown (a hang guard, not a timing assertion).
-STARTUP = 60
 
 
 @pytest.fixture(scope="module")
@@ -49,48 +45,6 @@ def local_cluster() -> Iterator[Any]:
         )
     with cluster:
         yield cluster
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _spawn(*args: str) -> subprocess.Popen[bytes]:
-    """Start ``python -m dask ARGS`` as the leader of a new process group, output discarded."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "dask", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def scheduler_address() -> Iterator[str]:
-    """A real `dask scheduler` and two `dask worker` subprocesses (each with a nanny)."""
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    no_dashboard = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
-    processes = [_spawn("scheduler", "--host", "127.0.0.1", "--port", str(port), *no_dashboard)]
-    try:
-        for _ in range(2):
-            processes.append(
-                _spawn("worker", address, "--host", "127.0.0.1", "--nthreads", "2", *no_dashboard)
-            )
-        with distributed.Client(address, timeout=STARTUP, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=STARTUP)
-        yield address
-    finally:
-        # Each process leads its own process group (nanny and worker together): kill the
-        # groups outright, as a graceful nanny shutdown can wait on a restarting worker.
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        for process in processes:
-            process.wait()
 
 
 # ---------------------------------------------------------------------- configuration

@@ -16,6 +16,7 @@ from ._flow_engine import run_flow
 from ._flow_run import current_flow_run
 from ._flow_threads import in_trio_worker_thread, on_asyncio_thread, on_trio_thread
 from ._hooks import Hook, check_hooks
+from ._pickle_by_name import reduce_by_name_or_value
 from ._run_names import RunName, check_run_name
 
 __all__ = ["Flow", "flow"]
@@ -158,6 +159,11 @@ class Flow(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Flow {self.name} on {self.task_runner!r}>"
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # As a Task: by reference when its name leads back to it and its module is not to
+        # travel by value; else by value (function, runner configuration): _pickle_by_name.py.
+        return reduce_by_name_or_value(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Run the flow (see the class docstring); ``return_state=True`` returns its State.

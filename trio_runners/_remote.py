@@ -1,13 +1,9 @@
 """What the out-of-process runners share: shipping a call with cloudpickle and running it there.
 
-The rule for what travels by value (documented in docs/runners/processes.md and dask.md): the
-modules that define the call (its own; for a `functools.partial`, the wrapped function's; for a
-bound method, its function's; for a decorated function, that of its ``__wrapped__``; for a
-callable object, its class's) are pickled **by value** when they are ``__main__`` or were not
-loaded from the Python installation (``sys.prefix``/``sys.base_prefix``: the standard library
-and site-packages). Scripts, test modules and modules run from a checkout therefore travel with
-the call and need not be importable on the workers. Everything else is pickled by reference and
-must be importable where the call runs (trio-runners itself included).
+What travels by value and what by reference is `_travel`'s rule (documented in
+docs/runners/processes.md and dask.md): functions, classes, tasks and flows from ``__main__`` or
+from modules outside the Python installation (scripts, notebooks, test modules, checkouts, local
+definitions) travel with the call; everything else must be importable where the call runs.
 """
 
 from __future__ import annotations
@@ -17,12 +13,11 @@ import functools
 import importlib
 import inspect
 import io
-import os
 import pickle
 import sys
 import traceback
 from collections.abc import Callable, Hashable
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any, final
 
 import attrs
@@ -33,6 +28,7 @@ from ._execution import holds_cancelled as _holds_cancelled
 from ._execution import is_async_callable
 from ._pool import PoolTaskRunner
 from ._states import Crashed
+from ._travel import dumps
 
 __all__ = [
     "RUNS_ON_LOOP",
@@ -44,11 +40,6 @@ __all__ = [
     "runs_on_loop",
     "unwrap_remote",
 ]
-
-_INSTALLED = tuple(
-    os.path.join(os.path.realpath(prefix), "")
-    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-)
 
 
 @final
@@ -65,81 +56,27 @@ class PickledCall:
         return unwrap_remote(run_pickled(self.payload))
 
 
-def _defining_modules(call: object) -> list[ModuleType]:
-    """The modules that define ``call``: its own, and those of what it wraps (the function of a
-    `functools.partial`, a bound method's function, a decorator's ``__wrapped__``)."""
-    modules: dict[str, ModuleType] = {}
-    seen: set[int] = set()
-    while id(call) not in seen:
-        seen.add(id(call))
-        name = getattr(call, "__module__", None)
-        if not isinstance(name, str):
-            name = type(call).__module__
-        module = sys.modules.get(name)
-        if module is not None:
-            modules.setdefault(name, module)
-        if isinstance(call, functools.partial):
-            call = call.func
-        elif inspect.ismethod(call):
-            call = call.__func__
-        elif hasattr(call, "__wrapped__"):
-            call = call.__wrapped__
-        elif not inspect.isroutine(call) and not isinstance(call, type):
-            call = type(call)  # a callable object: its class
-    return list(modules.values())
-
-
-def _travels_by_value(module: ModuleType) -> bool:
-    if module.__name__ == "__main__":
-        return False  # cloudpickle already pickles __main__ by value
-    if module.__name__.split(".")[0] in ("trio_runners", "builtins"):
-        return False
-    cached = _BY_VALUE.get(module.__name__)
-    if cached is not None and cached[0] is module:
-        return cached[1]
-    path = getattr(module, "__file__", None)
-    # A built-in or namespace module (no file) is importable by name.
-    by_value = isinstance(path, str) and not os.path.realpath(path).startswith(_INSTALLED)
-    _BY_VALUE[module.__name__] = (module, by_value)
-    return by_value
-
-
-#: Module name -> (module, travels by value): resolving paths costs system calls.
-_BY_VALUE: dict[str, tuple[ModuleType, bool]] = {}
-
-
 def pickle_call(call: Callable[[], Any], key: Hashable | None = None) -> PickledCall:
-    """Pickle ``call`` with cloudpickle, its defining module by value when that is the rule.
+    """Pickle ``call`` with cloudpickle, by value or by reference by the travel rule (`_travel`).
 
     Raises:
       TypeError: ``call`` cannot be pickled (the message names the call, the ``key`` it was
         submitted under when given, and the reason).
     """
     try:
-        import cloudpickle
+        import cloudpickle  # noqa: F401 (`dumps` needs it)
     except ImportError as exc:  # pragma: no cover
         raise ImportError(
             "sending calls to workers needs cloudpickle: pip install 'trio-runners[processes]'"
         ) from exc
 
-    registered = cloudpickle.list_registry_pickle_by_value()
-    by_value = [
-        module
-        for module in _defining_modules(call)
-        if _travels_by_value(module) and module.__name__ not in registered
-    ]
-    for module in by_value:
-        cloudpickle.register_pickle_by_value(module)
     try:
-        payload = cloudpickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = dumps(call)
     except Exception as exc:
         under = "" if key is None else f" submitted under key {key!r}"
         raise TypeError(
             f"call {call!r}{under} cannot be pickled, so it cannot be sent to a worker: {exc}"
         ) from exc
-    finally:
-        for module in by_value:
-            cloudpickle.unregister_pickle_by_value(module)
     return PickledCall(payload, _call_name(call))
 
 

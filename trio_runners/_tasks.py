@@ -17,6 +17,7 @@ from ._flow_checks import KEEP, Keep, _check_options
 from ._flow_run import current_flow_run
 from ._futures import TaskFuture
 from ._hooks import Hook, check_hooks
+from ._pickle_by_name import reduce_by_name_or_value
 from ._run_names import RunName, check_run_name
 from ._task_submit import dispatch, flow_run_for
 
@@ -122,11 +123,12 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
 
-    def __reduce__(self) -> str:
-        # Pickle by reference (module + qualified name), as functions do, so that a process or
-        # cluster backend can ship calls of module-level tasks.
-        qualname: str = self.__dict__["__qualname__"]  # set by functools.update_wrapper
-        return qualname
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # By reference (module + qualified name), as functions pickle, when that name leads
+        # back to this task and its module is not to travel by value; else by value (the
+        # function and the options), so that local tasks and tasks of scripts and checkouts
+        # reach process and cluster workers that cannot import them (see _pickle_by_name.py).
+        return reduce_by_name_or_value(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Outside a flow: call the function. Inside a flow: `submit` (same arguments).
