@@ -52,12 +52,6 @@ from trio_runners import (
     task,
 )
 
-#: Why a test whose tasks are defined inside the test function fails on a runner that ships
-#: calls to other processes, until issue 14 item 1 lands (`_ships_local_tasks`).
-NEEDS_TRAVEL = (
-    "needs tasks defined inside a function to travel to worker processes by value (issue 14 item 1)"
-)
-
 #: How long `wait` may take in test_submit_and_wait. Prefect waits 5 s; a busy CI machine can
 #: take longer than that to start a worker process. Not a timing assertion: a hang guard.
 WAIT_TIMEOUT = 30
@@ -93,13 +87,6 @@ def _only_when(
         return test
 
     return mark
-
-
-def _ships_local_tasks(test: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark a test whose tasks are defined inside it: on runners that run calls in other
-    processes it is an expected failure until issue 14 item 1 lands (see `NEEDS_TRAVEL`)."""
-    test._ships_local_tasks = True  # type: ignore[attr-defined]
-    return test
 
 
 # ------------------------------------------------- what tasks call (they travel with them)
@@ -187,13 +174,6 @@ class TaskRunnerStandardTestSuite(ABC):
         only_when = getattr(request.function, "_only_when", None)
         if only_when is not None and not only_when[0](task_runner.concurrency_type):
             pytest.skip(only_when[1].format(task_runner.concurrency_type))
-        # The parallel runners (processes, Dask) are the ones that ship calls to other
-        # processes. Delete this once issue 14 item 1 is merged: these tests then pass.
-        if (
-            getattr(request.function, "_ships_local_tasks", False)
-            and task_runner.concurrency_type is TaskConcurrencyType.PARALLEL
-        ):
-            request.node.add_marker(pytest.mark.xfail(reason=NEEDS_TRAVEL, strict=False))
 
     @pytest.fixture
     def tmp_file(self, tmp_path: Path) -> Path:
@@ -261,7 +241,6 @@ class TaskRunnerStandardTestSuite(ABC):
 
     # ------------------------------------------------------------------ flows of tasks
 
-    @_ships_local_tasks
     def test_successful_flow_run(self, task_runner: BaseTaskRunner) -> None:
         @task
         def task_a() -> str:
@@ -285,7 +264,6 @@ class TaskRunnerStandardTestSuite(ABC):
         a, b, c = test_flow()
         assert (a, b, c) == ("a", "b", "bc")
 
-    @_ships_local_tasks
     def test_failing_flow_run(self, task_runner: BaseTaskRunner) -> None:
         @task
         def task_a() -> None:
@@ -329,7 +307,6 @@ class TaskRunnerStandardTestSuite(ABC):
             assert f"upstream task run {upstream.name!r}" in str(error)
 
     @_only_when(lambda t: t == TaskConcurrencyType.SEQUENTIAL)
-    @_ships_local_tasks
     async def test_sync_tasks_run_sequentially_with_sequential_concurrency_type(
         self, task_runner: BaseTaskRunner, tmp_file: Path
     ) -> None:
@@ -357,28 +334,24 @@ class TaskRunnerStandardTestSuite(ABC):
         assert await trio.Path(tmp_file).read_text() == "bar"
 
     @_only_when(lambda t: t != TaskConcurrencyType.SEQUENTIAL)
-    @_ships_local_tasks
     async def test_sync_tasks_run_concurrently_with_nonsequential_concurrency_type(
         self, task_runner: BaseTaskRunner, tmp_file: Path
     ) -> None:
         await self._sync_foo_bar_concurrently(task_runner, tmp_file)
 
     @_only_when(lambda t: t == TaskConcurrencyType.SEQUENTIAL)
-    @_ships_local_tasks
     async def test_async_tasks_run_sequentially_with_sequential_concurrency_type(
         self, task_runner: BaseTaskRunner, tmp_file: Path
     ) -> None:
         await self._async_foo_bar_sequentially(task_runner, tmp_file)
 
     @_only_when(lambda t: t != TaskConcurrencyType.SEQUENTIAL)
-    @_ships_local_tasks
     async def test_async_tasks_run_concurrently_with_nonsequential_concurrency_type(
         self, task_runner: BaseTaskRunner, tmp_file: Path
     ) -> None:
         await self._async_foo_bar_concurrently(task_runner, tmp_file)
 
     @_only_when(lambda t: t != TaskConcurrencyType.SEQUENTIAL, SEQUENTIAL_FOR_ASYNC_CALLERS)
-    @_ships_local_tasks
     async def test_async_tasks_run_concurrently_with_task_group_with_all_concurrency_types(
         self, task_runner: BaseTaskRunner, tmp_file: Path
     ) -> None:
@@ -491,7 +464,6 @@ class TaskRunnerStandardTestSuite(ABC):
 
     # ------------------------------------------------------------------ timeouts
 
-    @_ships_local_tasks
     async def test_async_task_timeout(self, task_runner: BaseTaskRunner) -> None:
         async with open_gate() as gate:  # never opened: the task runs until the gate closes
             port = gate.port
@@ -523,7 +495,6 @@ class TaskRunnerStandardTestSuite(ABC):
 
         self._check_timeout_states(state, futures)
 
-    @_ships_local_tasks
     async def test_sync_task_timeout(self, task_runner: BaseTaskRunner) -> None:
         async with open_gate() as gate:  # never opened: the task runs until the gate closes
             port = gate.port
@@ -570,7 +541,6 @@ class TaskRunnerStandardTestSuite(ABC):
     # ------------------------------------------------------------------ by concurrency type
 
     @_only_when(lambda t: t == TaskConcurrencyType.SEQUENTIAL)
-    @_ships_local_tasks
     async def test_sync_tasks_run_sequentially_with_sequential_task_runners(
         self, task_runner: BaseTaskRunner, tmp_file: Path
     ) -> None:
@@ -598,21 +568,18 @@ class TaskRunnerStandardTestSuite(ABC):
         assert await trio.Path(tmp_file).read_text() == "bar"
 
     @_only_when(lambda t: t == TaskConcurrencyType.PARALLEL)
-    @_ships_local_tasks
     async def test_sync_tasks_run_concurrently_with_parallel_task_runners(
         self, task_runner: BaseTaskRunner, tmp_file: Path
     ) -> None:
         await self._sync_foo_bar_concurrently(task_runner, tmp_file)
 
     @_only_when(lambda t: t == TaskConcurrencyType.SEQUENTIAL)
-    @_ships_local_tasks
     async def test_async_tasks_run_sequentially_with_sequential_task_runners(
         self, task_runner: BaseTaskRunner, tmp_file: Path
     ) -> None:
         await self._async_foo_bar_sequentially(task_runner, tmp_file)
 
     @_only_when(lambda t: t == TaskConcurrencyType.PARALLEL)
-    @_ships_local_tasks
     async def test_async_tasks_run_concurrently_with_parallel_task_runners(
         self, task_runner: BaseTaskRunner, tmp_file: Path
     ) -> None:
@@ -620,7 +587,6 @@ class TaskRunnerStandardTestSuite(ABC):
 
     # ------------------------------------------------------------------ Prefect-only features
 
-    @_ships_local_tasks
     @pytest.mark.xfail(reason="needs allow_failure (issue 14 item 3)", strict=False)
     def test_allow_failure(self, task_runner: BaseTaskRunner, tmp_path: Path) -> None:
         from trio_runners import allow_failure  # type: ignore[attr-defined]
@@ -661,7 +627,6 @@ class TaskRunnerStandardTestSuite(ABC):
             "Sub-dependent task still runs!",
         ]
 
-    @_ships_local_tasks
     @pytest.mark.xfail(reason="needs quote (issue 14 item 3)", strict=False)
     def test_passing_quoted_state(self, task_runner: BaseTaskRunner) -> None:
         from trio_runners import quote  # type: ignore[attr-defined]
@@ -761,7 +726,6 @@ class TaskRunnerStandardTestSuite(ABC):
 
 
 __all__ = [
-    "NEEDS_TRAVEL",
     "TaskRunnerStandardTestSuite",
     "arrive",
     "arrive_async",

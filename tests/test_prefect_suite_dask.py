@@ -18,7 +18,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from prefect_suite_standard import TaskRunnerStandardTestSuite, _ships_local_tasks
+from prefect_suite_standard import TaskRunnerStandardTestSuite
 
 from trio_runners import BaseTaskRunner, flow, task
 
@@ -86,7 +86,6 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
     # overrides of test_is_pickleable_after_start (a default client) and
     # test_wait_captures_exceptions_as_crashed_state (no exception equality) are not needed.
 
-    @_ships_local_tasks
     @pytest.mark.parametrize(
         "exceptions",
         [(KeyboardInterrupt(), KeyboardInterrupt), (ValueError("test"), ValueError)],
@@ -173,7 +172,6 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
         async with task_runner.start():
             assert task_runner.cluster._adapt_called
 
-    @_ships_local_tasks
     async def test_task_runner_can_execute_sync_task_in_async_flow(
         self, task_runner: BaseTaskRunner
     ) -> None:
@@ -194,7 +192,6 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
         assert result == 7  # 1 + 2 + 3 + 1
 
     class TestInputArguments:
-        @_ships_local_tasks
         def test_dataclasses_can_be_passed_to_task_runners(
             self, task_runner: BaseTaskRunner
         ) -> None:

@@ -33,7 +33,7 @@ from trio_runners.task_runners import ProcessPoolTaskRunner
 
 distributed = pytest.importorskip("distributed")
 
-from test_dask import STARTUP, scheduler_address  # noqa: E402, F401 (a fixture)
+from dask_fixtures import STARTUP  # noqa: E402
 
 from trio_runners._remote import pickle_call  # noqa: E402
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
@@ -124,7 +124,7 @@ def test_tasks_and_flows_pickle_by_reference_like_functions() -> None:
 
 
 @pytest.fixture(scope="module")
-def script_results(scheduler_address: str, tmp_path_factory: pytest.TempPathFactory) -> Any:  # noqa: F811
+def script_results(scheduler_address: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """What ``python travel_script.py ADDRESS`` printed, run from a directory that is not
     installed, against the `dask scheduler` / `dask worker` processes of test_dask.py."""
     directory = tmp_path_factory.mktemp("script")
