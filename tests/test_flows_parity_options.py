@@ -4,6 +4,7 @@ errors."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable
 from typing import Any
 
@@ -13,6 +14,7 @@ import trio
 from trio_runners import (
     ConcurrentTaskRunner,
     FlowRunFailed,
+    ProcessPoolTaskRunner,
     SequentialTaskRunner,
     State,
     TaskTimeout,
@@ -267,3 +269,19 @@ def test_flow_run_name_names_the_run_in_its_state_and_errors() -> None:
     error = state.exception()
     assert isinstance(error, FlowRunFailed)
     assert "flow run 'nightly-monday'" in str(error)
+
+
+@task(name="kill-worker")
+def die(code: int) -> None:
+    os._exit(code)  # the worker process dies
+
+
+def test_a_worker_process_that_dies_is_named_after_the_task_in_the_crashed_state() -> None:
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def f() -> State[Any]:
+        state: State[Any] = die(3).wait()
+        return state
+
+    state = f()
+    assert state.is_crashed()
+    assert state.message == "the worker process running kill-worker died"

@@ -38,8 +38,8 @@ flow called from a thread with no Trio loop running, e.g. ``greetings(names)`` a
    `TaskRunCall.__call__` sets ``current_flow_run``, waits for the upstream futures found in the
    arguments and ``wait_for`` (`TaskFuture._final_state` -> ``runner.wait``, which lends the
    worker slot back), replaces them by their results (``_future_args.py``), then `_attempts` ->
-   `_attempt` awaits ``runner._invoke(partial(_run_task_fn, task, *args, **kwargs))``, inside
-   ``trio.move_on_after(timeout_seconds)`` if the task has a timeout. The default `_invoke`
+   `_attempt` awaits ``runner._invoke(partial(_Attempt(task, task.name), *args, **kwargs))``,
+   inside ``trio.move_on_after(timeout_seconds)`` if the task has a timeout. The default `_invoke`
    (``_base.py``) runs a sync callable through `BaseTaskRunner._run_sync_in_thread`:
    ``trio.to_thread.run_sync(_call_in_box, ..., abandon_on_cancel=True, limiter=<the run's thread
    limiter>)``. **Hop 3**: Trio thread -> a worker thread, which runs ``task.fn(*args,
@@ -135,13 +135,29 @@ class TaskSpec(Protocol):
         ...
 
 
-def _run_task_fn(task: TaskSpec, /, *args: Any, **kwargs: Any) -> Any:
-    # Module-level, and a Task pickles by name: process and cluster backends can ship the call.
-    return task.fn(*args, **kwargs)
+class _Attempt:
+    """The function of one attempt, as handed to the runner: calls the task's function.
+
+    Named after the task (``__qualname__``: the task's ``name``), so that what names a call — a
+    Dask key (``double-<run>-<n>``: Dask's dashboard groups a task's runs under ``double``), a
+    process runner's Crashed message — names the task, not this wrapper.
+    Module-level, holding the task (which travels by the plain-callable rule): process and
+    cluster backends can ship it.
+    """
+
+    def __init__(self, task: TaskSpec, name: str) -> None:
+        self.task = task
+        self.__qualname__ = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.task.fn(*args, **kwargs)
 
 
-async def _run_async_task_fn(task: TaskSpec, /, *args: Any, **kwargs: Any) -> Any:
-    return await task.fn(*args, **kwargs)
+class _AsyncAttempt(_Attempt):
+    """`_Attempt` for an async task: the call is a coroutine function (it runs on a loop)."""
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.task.fn(*args, **kwargs)
 
 
 @final
@@ -266,8 +282,8 @@ class TaskRunCall:
 
     async def _attempt(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         task = self.task
-        run = _run_async_task_fn if task.is_async else _run_task_fn
-        call = functools.partial(run, task, *args, **kwargs)
+        attempt = (_AsyncAttempt if task.is_async else _Attempt)(task, task.name)
+        call = functools.partial(attempt, *args, **kwargs)
         timeout = task.timeout_seconds
         if timeout is None:  # (no cancel scope, no clock reading)
             return await self.flow_run.runner._invoke(call)
