@@ -257,3 +257,31 @@ def test_hooks_run_in_the_flows_process_and_annotations_work_on_the_process_runn
     assert values == [3, 6]
     assert "BoomError('refused')" in failed
     assert sorted(HOOKED) == [("triple-0", 3), ("triple-1", 6)]  # appended here, not in a worker
+
+
+LOCK = threading.Lock()
+LOCKED_HOOK_RAN: list[str] = []
+
+
+def _locked_hook(task: Task[Any, Any], task_run: TaskRunInfo, state: State[Any]) -> None:
+    with LOCK:  # a lock cannot be pickled: this hook must never be shipped
+        LOCKED_HOOK_RAN.append(task_run.name)
+
+
+@task(on_completion=[_locked_hook], task_run_name="locked-{x}")
+def locked(x: int) -> int:
+    return x
+
+
+def test_a_task_shipped_to_a_worker_process_leaves_its_hooks_behind() -> None:
+    # This module is not installed, so its tasks travel by value: without their hooks, which
+    # hold what cannot be pickled and only ever run in the flow's process.
+    LOCKED_HOOK_RAN.clear()
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def f() -> int:
+        return locked(5).result()
+
+    assert f() == 5
+    assert LOCKED_HOOK_RAN == ["locked-5"]
+    assert locked.on_completion == [_locked_hook]  # the task itself keeps them

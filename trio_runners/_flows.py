@@ -160,6 +160,11 @@ class Flow(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<Flow {self.name} on {self.task_runner!r}>"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a flow pickled by value carries (see `__reduce__`): its function and options,
+        without its state hooks and ``flow_run_name``, which only the calling process uses."""
+        return {**self.__dict__, "on_completion": [], "on_failure": [], "flow_run_name": None}
+
     def __reduce__(self) -> str | tuple[Any, ...]:
         # As a Task: by reference when its name leads back to it and its module is not to
         # travel by value; else by value (function, runner configuration): _pickle_by_name.py.

@@ -149,6 +149,9 @@ class _Attempt:
         self.task = task
         self.__qualname__ = name
 
+    def __repr__(self) -> str:
+        return f"<attempt of task {self.__qualname__}>"
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.task.fn(*args, **kwargs)
 

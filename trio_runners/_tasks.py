@@ -123,6 +123,12 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a task pickled by value carries to a worker (see `__reduce__`): its function and
+        options, without its state hooks and ``task_run_name``, which only the flow's process
+        uses (hooks may hold what cannot be pickled: locks, Trio objects)."""
+        return {**self.__dict__, "on_completion": [], "on_failure": [], "task_run_name": None}
+
     def __reduce__(self) -> str | tuple[Any, ...]:
         # By reference (module + qualified name), as functions pickle, when that name leads
         # back to this task and its module is not to travel by value; else by value (the
