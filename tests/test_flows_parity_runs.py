@@ -179,3 +179,19 @@ async def test_a_timed_out_flow_attempt_is_retried(
 
     assert await f() == "second"
     assert trio.current_time() == 5
+
+
+async def test_a_cancelled_flow_run_is_not_retried_and_the_cancellation_propagates(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[int] = []
+
+    @flow(retries=3)
+    async def f() -> None:
+        attempts.append(1)
+        await trio.sleep_forever()
+
+    with trio.move_on_after(1) as scope:
+        await f()
+    assert scope.cancelled_caught
+    assert attempts == [1]
