@@ -33,6 +33,7 @@ lint: install-dev
 
 typecheck: install-dev
 	$(BIN)/mypy --strict trio_runners
+	$(BIN)/mypy --strict examples/typed_flow.py
 
 # pytest exits 5 when it collects nothing: that is a failure here too (make stops on any non-zero).
 pytest: install-dev

@@ -587,9 +587,8 @@ class TaskRunnerStandardTestSuite(ABC):
 
     # ------------------------------------------------------------------ Prefect-only features
 
-    @pytest.mark.xfail(reason="needs allow_failure (issue 14 item 3)", strict=False)
     def test_allow_failure(self, task_runner: BaseTaskRunner, tmp_path: Path) -> None:
-        from trio_runners import allow_failure  # type: ignore[attr-defined]
+        from trio_runners import allow_failure
 
         log = tmp_path / "log.txt"
         log.touch()
@@ -627,9 +626,8 @@ class TaskRunnerStandardTestSuite(ABC):
             "Sub-dependent task still runs!",
         ]
 
-    @pytest.mark.xfail(reason="needs quote (issue 14 item 3)", strict=False)
     def test_passing_quoted_state(self, task_runner: BaseTaskRunner) -> None:
-        from trio_runners import quote  # type: ignore[attr-defined]
+        from trio_runners import quote
 
         @task
         def test_task() -> Any:
