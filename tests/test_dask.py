@@ -28,6 +28,7 @@ distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
 from trio_runners._remote import pickle_call  # noqa: E402
+from trio_runners.abc import LoopCall  # noqa: E402
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
 
 
@@ -268,20 +269,19 @@ async def test_unreachable_address_fails_start_and_leaves_runner_unstarted() -> 
     assert runner.client is None
 
 
-class Orchestrator:
-    """Like the flow layer's task-run call: runs on the loop, ships the work via ``_invoke``."""
-
-    _trio_runners_runs_on_loop = True
+class Orchestrator(LoopCall):
+    """Like the flow layer's task-run call: runs on the loop, ships the work via
+    ``run_in_slot``."""
 
     def __init__(self, runner: Any, work: Any) -> None:
         self.runner = runner
         self.work = work
 
     async def __call__(self) -> tuple[int, int]:
-        return os.getpid(), await self.runner._invoke(self.work)
+        return os.getpid(), await self.runner.run_in_slot(self.work)
 
 
-async def test_call_marked_runs_on_loop_is_not_shipped_but_its_work_is(
+async def test_loop_call_is_not_shipped_but_its_work_is(
     local_cluster: Any,
 ) -> None:
     async with DaskTaskRunner(address=local_cluster.scheduler_address).start() as runner:

@@ -20,6 +20,7 @@ from contract_calls import HANG_GUARD, add, open_gate, wait_state
 
 from trio_runners import ProcessPoolTaskRunner, TaskConcurrencyType, task_runners
 from trio_runners._pool import PoolTaskRunner
+from trio_runners.abc import LoopCall
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -195,10 +196,9 @@ async def test_callable_objects_and_bound_methods_run_in_workers() -> None:
         assert (await wait_state(runner, "method")).result() == 42
 
 
-class Orchestrator:
-    """Like the flow layer's task-run call: runs on the loop, ships the work via ``_invoke``."""
-
-    _trio_runners_runs_on_loop = True
+class Orchestrator(LoopCall):
+    """Like the flow layer's task-run call: runs on the loop, ships the work via
+    ``run_in_slot``."""
 
     def __init__(self, runner: Any, work: Any) -> None:
         self.runner = runner
@@ -206,10 +206,10 @@ class Orchestrator:
         self.lock = threading.Lock()  # not picklable: it must never travel
 
     async def __call__(self) -> tuple[int, int]:
-        return os.getpid(), await self.runner._invoke(self.work)
+        return os.getpid(), await self.runner.run_in_slot(self.work)
 
 
-async def test_call_marked_runs_on_loop_is_not_shipped_but_its_work_is() -> None:
+async def test_loop_call_is_not_shipped_but_its_work_is() -> None:
     async with ProcessPoolTaskRunner(max_workers=1).start() as runner:
         await runner.submit("k", Orchestrator(runner, os.getpid))
         here, there = (await wait_state(runner, "k")).result()

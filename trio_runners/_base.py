@@ -7,6 +7,12 @@ ending becomes its State), worker slots (`_slots`, used by `_pool`) and runner i
 (`_identity`). A backend says how an accepted call is handed over (`BaseTaskRunner._submit`),
 how it is executed (`BaseTaskRunner._invoke`) and what it sets up for a run
 (`BaseTaskRunner._backend`, one async context manager).
+
+What a call may ask of the runner running it is public, so that code built on the contract (the
+flow layer, ``trio_runners/flows/``) needs nothing private: `BaseTaskRunner.run_in_slot` runs
+more work inside the current call's worker slot, where the runner runs calls;
+`BaseTaskRunner.lend_slot` gives the slot back while the call waits; `has_backpressure` says
+whether `submit` may wait for room; and a `LoopCall` stays on the loop on every runner.
 """
 
 from __future__ import annotations
@@ -26,9 +32,16 @@ from ._execution import check_call, execute, run_sync_in_thread
 from ._execution import is_async_callable as is_async_callable
 from ._identity import RunnerIdentity
 from ._instruments import Instrument, Instruments
+from ._loop_call import LoopCall as LoopCall
 from ._states import Crashed, State, state_for_base_exception
 
-__all__ = ["AsCompleted", "BaseTaskRunner", "RunnerStatistics", "TaskConcurrencyType"]
+__all__ = [
+    "AsCompleted",
+    "BaseTaskRunner",
+    "LoopCall",
+    "RunnerStatistics",
+    "TaskConcurrencyType",
+]
 
 R = TypeVar("R", bound="BaseTaskRunner")
 
@@ -206,6 +219,52 @@ class BaseTaskRunner(RunnerIdentity, abc.ABC):
         slot back for the duration when the waiter is one of their calls (see `_slots`)."""
         return _NOTHING_LENT
 
+    # ------------------------------------------------------------------ what a call may ask
+
+    async def run_in_slot(self, call: Callable[[], Any]) -> Any:
+        """From inside one of this runner's calls: run ``call`` (zero-argument, sync or async)
+        as part of it, where this runner runs calls, and return its result. No key, no State:
+        it runs in the current call's worker slot, under its cancel scope (the loop runners:
+        async on the loop, sync in a worker thread; processes and Dask: pickled and shipped).
+        A backend says where by overriding `_invoke`.
+
+        A checkpoint. Cancelling the caller cancels the work as a call is cancelled (a sync
+        call's thread is abandoned, a remote one is cancelled there); `trio.Cancelled`
+        propagates.
+
+        Raises:
+          RuntimeError: not called from inside one of this runner's calls.
+          Exception: what ``call`` raised (a remote runner raises `TypeError` for work that
+            cannot travel, and returns a Crashed `State` for work its machinery lost).
+        """
+        current = current_call.get()
+        if current is None or current[0] is not self:
+            raise RuntimeError(
+                f"{self!r}.run_in_slot() runs work inside one of this runner's calls; it was "
+                "called from outside them (submit the work as a call instead)"
+            )
+        if is_async_callable(call):
+            await trio.lowlevel.checkpoint()  # the coroutine may never checkpoint itself
+        return await self._invoke(call)
+
+    def lend_slot(self) -> AbstractAsyncContextManager[None]:
+        """Around a wait made inside one of this runner's calls: the call's worker slot (and
+        thread token) is lent back inside the block, so queued calls may run, and taken again
+        (FIFO) before the block is left, so waiting on calls of the same runner cannot
+        deadlock, even with one worker. `wait` and `as_completed` enter it themselves.
+
+        Elsewhere, or on a runner without slots, it lends nothing. Entering is not a
+        checkpoint; leaving waits, shielded, for a slot (a slot holder is a running call, so
+        the wait ends). A backend with slots overrides it (ours: `_slot_lent`).
+        """
+        return self._slot_lent()
+
+    @property
+    def has_backpressure(self) -> bool:
+        """True if `submit` may wait for room before accepting a call (``max_pending``): a
+        submitter that must feel it submits itself rather than queue calls. Default False."""
+        return False
+
     # ------------------------------------------------------------------ the contract
 
     async def submit(self, key: Hashable, call: Callable[[], Any]) -> None:
@@ -274,7 +333,7 @@ class BaseTaskRunner(RunnerIdentity, abc.ABC):
         """
         check_timeout(timeout)
         record = self._table.lookup(key)
-        return await self._table.wait(record, timeout, self._slot_lent)
+        return await self._table.wait(record, timeout, self.lend_slot)
 
     @trio.lowlevel.enable_ki_protection
     def cancel(self, key: Hashable) -> bool:
@@ -313,7 +372,7 @@ class BaseTaskRunner(RunnerIdentity, abc.ABC):
           KeyError: at once, if any key is unknown.
           TypeError: ``keys`` is not iterable, or a key is unhashable.
         """
-        return self._table.as_completed(keys, self._slot_lent)
+        return self._table.as_completed(keys, self.lend_slot)
 
     def release(self, key: Hashable) -> None:
         """Forget a finished call's State so memory stays bounded; the key may be reused.

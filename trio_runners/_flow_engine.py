@@ -127,8 +127,8 @@ async def _attempt(
             async with runner.start(), trio.open_nursery() as nursery:
                 token = current_flow_run.set(flow_run)
                 pump = None
-                if getattr(runner, "max_pending", None) is None:
-                    # (with max_pending, the body's submissions keep their backpressure)
+                if not runner.has_backpressure:
+                    # (with backpressure, the body's submissions keep feeling it)
                     pump = flow_run.pump = SubmissionPump(runner, flow_run.token)
                     nursery.start_soon(pump.run)
                 try:

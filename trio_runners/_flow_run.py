@@ -13,12 +13,16 @@ from ._futures import TaskFuture
 from ._states import State
 from ._submission import SubmissionPump
 
-__all__ = ["FlowRun", "current_flow_run"]
+__all__ = ["FlowRun", "current_flow_run", "task_run_of"]
 
 #: The flow run whose body (or one of whose tasks) is executing in this task or thread.
 current_flow_run: ContextVar[FlowRun | None] = ContextVar(
     "trio_runners_current_flow_run", default=None
 )
+
+#: The flow run one of whose task runs is executing in this task or thread (None: not in a
+#: task run; a subflow's body keeps its caller's, so it differs from its `current_flow_run`).
+task_run_of: ContextVar[FlowRun | None] = ContextVar("trio_runners_task_run_of", default=None)
 
 
 @final

@@ -171,7 +171,7 @@ class TaskFuture(Generic[R]):
         event = self._on_submit
         if event is None:
             event = self._on_submit = trio.Event()
-        async with self._flow_run.runner._slot_lent():
+        async with self._flow_run.runner.lend_slot():
             await event.wait()
 
     async def _wait_state(self, timeout: float | None = None) -> State[Any] | None:

@@ -45,6 +45,10 @@ class PoolTaskRunner(BaseTaskRunner):
         """Hook: how many accepted calls may wait for a slot before `submit` blocks."""
         return None
 
+    @property
+    def has_backpressure(self) -> bool:
+        return self._pending_limit() is not None
+
     def _make_thread_limiter(self) -> trio.CapacityLimiter:
         limit = self._worker_limit()
         if limit is None:

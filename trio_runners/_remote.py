@@ -26,12 +26,12 @@ import trio
 from ._execution import check_call as _check_call
 from ._execution import holds_cancelled as _holds_cancelled
 from ._execution import is_async_callable
+from ._loop_call import LoopCall
 from ._pool import PoolTaskRunner
 from ._states import Crashed
 from ._travel import dumps
 
 __all__ = [
-    "RUNS_ON_LOOP",
     "PickledCall",
     "Raised",
     "RemoteTaskRunner",
@@ -267,23 +267,18 @@ def unwrap_remote(result: Any) -> Any:
     raise error
 
 
-#: Set this attribute to True on a call's class to have a remote runner run the call on the
-#: event loop, unpickled: the call orchestrates (the flow layer's task run waits for upstreams,
-#: retries, times out) and hands the work itself to ``runner._invoke``, which is shipped.
-RUNS_ON_LOOP = "_trio_runners_runs_on_loop"
-
-
 def runs_on_loop(call: object) -> bool:
-    """True for a call marked with `RUNS_ON_LOOP`."""
-    return getattr(call, RUNS_ON_LOOP, False) is True
+    """True for a `LoopCall`: it runs on the event loop, unpickled (it orchestrates, and
+    hands its work to ``runner.run_in_slot``, which is shipped)."""
+    return isinstance(call, LoopCall)
 
 
 class RemoteTaskRunner(PoolTaskRunner):
     """A runner whose calls run in another process: each call is pickled when submitted, so a
     call that cannot travel is refused at once instead of failing later.
 
-    Backends implement `_run_remotely`. A call marked with `RUNS_ON_LOOP` is not pickled: it
-    runs on the event loop, and what it passes to `_invoke` is pickled and run remotely.
+    Backends implement `_run_remotely`. A `LoopCall` is not pickled: it runs on the event
+    loop, and what it passes to `run_in_slot` is pickled and run remotely.
     """
 
     async def submit(self, key: Hashable, call: Callable[[], Any]) -> None:

@@ -75,12 +75,13 @@ import trio
 
 from ._annotations import allow_failure
 from ._flow_errors import TaskTimeout, UpstreamFailed
-from ._flow_run import FlowRun, current_flow_run
+from ._flow_run import FlowRun, current_flow_run, task_run_of
 from ._future_args import futures_in, resolve_futures
 from ._futures import TaskFuture
 from ._hooks import Hook, TaskRunInfo, run_hooks
 from ._run_names import RunName
 from ._states import Completed, Failed, State
+from .abc import LoopCall
 
 __all__ = ["TaskRunCall", "TaskSpec"]
 
@@ -164,7 +165,7 @@ class _AsyncAttempt(_Attempt):
 
 
 @final
-class TaskRunCall:
+class TaskRunCall(LoopCall):
     """The zero-argument call submitted to the runner for one task run.
 
     It is async, so every runner runs it on the event loop: it waits for the upstreams (through
@@ -177,10 +178,6 @@ class TaskRunCall:
     instrument's ``finished``) sees it after the hooks. A State returned by the function (or by
     the backend for a crashed worker) is kept as it is.
     """
-
-    #: Runners that ship calls elsewhere (processes, Dask) run this orchestration on the loop,
-    #: unpickled, and ship only what it hands to `_invoke` (see `_remote.RUNS_ON_LOOP`).
-    _trio_runners_runs_on_loop = True
 
     def __init__(
         self,
@@ -200,6 +197,7 @@ class TaskRunCall:
 
     async def __call__(self) -> State[Any]:
         token = current_flow_run.set(self.flow_run)
+        in_task_run = task_run_of.set(self.flow_run)
         name = self.future.name
         try:
             upstreams: dict[TaskFuture, bool] = {}
@@ -228,6 +226,7 @@ class TaskRunCall:
             await self._run_hooks(state)
             return state
         finally:
+            task_run_of.reset(in_task_run)
             current_flow_run.reset(token)
 
     async def _run_hooks(self, state: State[Any]) -> None:
@@ -278,7 +277,7 @@ class TaskRunCall:
                     return result
             attempt += 1
             if task.retry_delay_seconds > 0:
-                async with runner._slot_lent():  # sleep without holding a worker slot
+                async with runner.lend_slot():  # sleep without holding a worker slot
                     await trio.sleep(task.retry_delay_seconds)
             else:
                 await trio.lowlevel.checkpoint()
@@ -289,7 +288,7 @@ class TaskRunCall:
         call = functools.partial(attempt, *args, **kwargs)
         timeout = task.timeout_seconds
         if timeout is None:  # (no cancel scope, no clock reading)
-            return await self.flow_run.runner._invoke(call)
+            return await self.flow_run.runner.run_in_slot(call)
         with trio.move_on_after(timeout):
-            return await self.flow_run.runner._invoke(call)
+            return await self.flow_run.runner.run_in_slot(call)
         raise TaskTimeout(f"task run {self.future.name!r} timed out after {timeout} s")

@@ -12,8 +12,7 @@ from typing import Any
 import trio
 
 from ._annotations import allow_failure
-from ._base import current_runner
-from ._flow_run import FlowRun, current_flow_run
+from ._flow_run import FlowRun, current_flow_run, task_run_of
 from ._flow_threads import on_trio_thread
 from ._futures import TaskFuture
 from ._run_names import run_name
@@ -68,7 +67,7 @@ def _pump_for(flow_run: FlowRun) -> SubmissionPump | None:
     pump = flow_run.pump
     if pump is None:
         return None
-    if current_runner() is flow_run.runner:
+    if task_run_of.get() is flow_run:
         return None
     return pump
 
