@@ -14,8 +14,8 @@ from trio_runners import (
     flow,
     task,
 )
-from trio_runners._flow_run import FlowRun, current_flow_run
-from trio_runners._task_submit import _prepare
+from trio_runners.flows._flow_run import FlowRun, current_flow_run
+from trio_runners.flows._task_submit import _prepare
 
 ran: list[int] = []
 

@@ -132,3 +132,111 @@ def test_every_module_says_what_it_owns() -> None:
         if not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     ]
     assert missing == []
+
+
+# ---------------------------------------------------------------------- the flow layer
+
+FLOWS = "trio_runners.flows"
+
+
+def _core_imports_of(name: str, path: Path) -> list[tuple[str, str | None]]:
+    """(module, name or None) for every import of ``name`` that reaches the core: the package
+    ``trio_runners`` outside ``trio_runners.flows``."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: list[tuple[str, str | None]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, None) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.extend((target, alias.name) for alias in node.names)
+    return [
+        (module, imported)
+        for module, imported in found
+        if module.split(".")[0] == "trio_runners"
+        and module != FLOWS
+        and not module.startswith(FLOWS + ".")
+    ]
+
+
+def _private_core_imports(modules: dict[str, Path]) -> list[str]:
+    bad = []
+    for name, path in modules.items():
+        if name != FLOWS and not name.startswith(FLOWS + "."):
+            continue
+        for module, imported in _core_imports_of(name, path):
+            if any(part.startswith("_") for part in module.split(".")):
+                bad.append(f"{name} imports the private module {module}")
+            elif imported is not None and imported.startswith("_"):
+                bad.append(f"{name} imports the private name {imported} from {module}")
+    return bad
+
+
+def test_the_flow_layer_imports_only_public_names_of_the_core() -> None:
+    modules = _modules()
+    assert "trio_runners.flows._task_run" in modules  # the flow layer is where we look
+    assert _core_imports_of("trio_runners.flows._task_run", modules["trio_runners.flows._task_run"])
+    assert _private_core_imports(modules) == []
+
+
+def test_the_private_import_check_finds_private_imports(tmp_path: Path) -> None:
+    flows = tmp_path / "trio_runners" / "flows"
+    flows.mkdir(parents=True)
+    (flows / "__init__.py").write_text("from ._ok import x\n")
+    (flows / "_ok.py").write_text("from ..abc import BaseTaskRunner\nfrom ._ok2 import _y\n")
+    (flows / "_bad.py").write_text(
+        "from .._base import BaseTaskRunner\nfrom ..abc import _hidden\n"
+        "import trio_runners._calls\nfrom .. import _states\n"
+    )
+    modules = {
+        "trio_runners.flows": flows / "__init__.py",
+        "trio_runners.flows._ok": flows / "_ok.py",
+        "trio_runners.flows._bad": flows / "_bad.py",
+    }
+    assert sorted(_private_core_imports(modules)) == [
+        "trio_runners.flows._bad imports the private module trio_runners._base",
+        "trio_runners.flows._bad imports the private module trio_runners._calls",
+        "trio_runners.flows._bad imports the private name _hidden from trio_runners.abc",
+        "trio_runners.flows._bad imports the private name _states from trio_runners",
+    ]
+
+
+def _on_self(node: ast.Attribute) -> bool:
+    """``self._x``: a flow-layer object's own attribute (which may share a runner's name)."""
+    return isinstance(node.value, ast.Name) and node.value.id == "self"
+
+
+def test_the_flow_layer_touches_no_private_member_of_a_runner() -> None:
+    """No ``<something>._invoke`` (or any private name of our runners) outside ``self``."""
+    from trio_runners._remote import RemoteTaskRunner
+    from trio_runners.task_runners import (
+        ConcurrentTaskRunner,
+        ProcessPoolTaskRunner,
+        SequentialTaskRunner,
+        ThreadPoolTaskRunner,
+    )
+
+    runners = [ConcurrentTaskRunner, ProcessPoolTaskRunner, SequentialTaskRunner]
+    runners.append(ThreadPoolTaskRunner)
+    private: set[str] = set()
+    for cls in [*runners, RemoteTaskRunner]:
+        for klass in cls.__mro__:
+            if klass.__module__.startswith("trio_runners."):
+                private.update(vars(klass))
+    for cls in runners:
+        private.update(vars(cls()))
+    private = {n for n in private if n.startswith("_") and not n.startswith("__")}
+    assert {"_invoke", "_slot_lent", "_table", "_execute"} <= private
+    touched = {
+        f"{name}: .{node.attr}"
+        for name, path in _modules().items()
+        if name.startswith(FLOWS)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr in private and not _on_self(node)
+    }
+    assert touched == set()

@@ -1,22 +1,10 @@
 """Task runners built directly on Trio's nurseries, cancel scopes and memory channels."""
 
-from ._annotations import allow_failure as allow_failure
-from ._annotations import quote as quote
-from ._annotations import unmapped as unmapped
 from ._base import BaseTaskRunner as BaseTaskRunner
 from ._base import TaskConcurrencyType as TaskConcurrencyType
 from ._calls import AsCompleted as AsCompleted
 from ._calls import RunnerStatistics as RunnerStatistics
 from ._concurrent import ConcurrentTaskRunner as ConcurrentTaskRunner
-from ._flow_errors import FlowRunFailed as FlowRunFailed
-from ._flow_errors import FlowTimeout as FlowTimeout
-from ._flow_errors import TaskTimeout as TaskTimeout
-from ._flow_errors import UpstreamFailed as UpstreamFailed
-from ._flows import Flow as Flow
-from ._flows import flow as flow
-from ._futures import TaskFuture as TaskFuture
-from ._hooks import FlowRunInfo as FlowRunInfo
-from ._hooks import TaskRunInfo as TaskRunInfo
 from ._processes import ProcessPoolTaskRunner as ProcessPoolTaskRunner
 from ._sequential import SequentialTaskRunner as SequentialTaskRunner
 from ._states import Cancelled as Cancelled
@@ -26,14 +14,26 @@ from ._states import Crashed as Crashed
 from ._states import Failed as Failed
 from ._states import State as State
 from ._states import StateType as StateType
-from ._tasks import Task as Task
-from ._tasks import task as task
 from ._threads import ThreadPoolTaskRunner as ThreadPoolTaskRunner
-from ._wait import ALL_COMPLETED as ALL_COMPLETED
-from ._wait import FIRST_COMPLETED as FIRST_COMPLETED
-from ._wait import FIRST_EXCEPTION as FIRST_EXCEPTION
-from ._wait import as_completed as as_completed
-from ._wait import wait as wait
+from .flows import ALL_COMPLETED as ALL_COMPLETED
+from .flows import FIRST_COMPLETED as FIRST_COMPLETED
+from .flows import FIRST_EXCEPTION as FIRST_EXCEPTION
+from .flows import Flow as Flow
+from .flows import FlowRunFailed as FlowRunFailed
+from .flows import FlowRunInfo as FlowRunInfo
+from .flows import FlowTimeout as FlowTimeout
+from .flows import Task as Task
+from .flows import TaskFuture as TaskFuture
+from .flows import TaskRunInfo as TaskRunInfo
+from .flows import TaskTimeout as TaskTimeout
+from .flows import UpstreamFailed as UpstreamFailed
+from .flows import allow_failure as allow_failure
+from .flows import as_completed as as_completed
+from .flows import flow as flow
+from .flows import quote as quote
+from .flows import task as task
+from .flows import unmapped as unmapped
+from .flows import wait as wait
 
 __version__ = "0.1.0"
 

@@ -19,9 +19,7 @@ from typing import Any, NamedTuple
 import trio
 
 from ._base import BaseTaskRunner
-from ._flows import flow
-from ._futures import TaskFuture
-from ._tasks import task
+from .flows import TaskFuture, flow, task
 
 __all__ = ["RUNNERS", "Entry", "main", "make_runner"]
 

@@ -12,9 +12,9 @@ from typing import Any, final
 
 import trio
 
-from ._base import BaseTaskRunner
+from ..abc import BaseTaskRunner
+from ..states import Cancelled, Crashed, State
 from ._futures import TaskFuture
-from ._states import Cancelled, Crashed, state_for_base_exception
 
 __all__ = ["SubmissionPump"]
 
@@ -97,11 +97,7 @@ class SubmissionPump:
                         await runner.submit(future.key, call)
                     except BaseException as exc:
                         if future._peek() is None:  # never registered: no State to wait for
-                            future._settle(
-                                Crashed(exc)
-                                if isinstance(exc, Exception)
-                                else state_for_base_exception(exc)
-                            )
+                            future._settle(_never_submitted(exc))
                         if not isinstance(exc, Exception):
                             raise
                     finally:
@@ -115,3 +111,11 @@ class SubmissionPump:
                 if future._pending:
                     future._settle(Cancelled("the flow run ended before it was submitted"))
             self._finished.set()
+
+
+def _never_submitted(exc: BaseException) -> State[Any]:
+    """The State of a task run whose submission ``exc`` interrupted: Cancelled for a
+    cancellation, Crashed otherwise."""
+    if isinstance(exc, trio.Cancelled):
+        return Cancelled("cancelled by an enclosing cancel scope")
+    return Crashed(exc)

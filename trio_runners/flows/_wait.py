@@ -14,11 +14,11 @@ from typing import Any, Final, final
 
 import trio
 
-from ._base import BaseTaskRunner
+from ..abc import BaseTaskRunner
+from ..states import State
 from ._flow_checks import _check_timeout
 from ._flow_threads import on_trio_thread
 from ._futures import FlowRunHandle, TaskFuture
-from ._states import State
 
 __all__ = [
     "ALL_COMPLETED",

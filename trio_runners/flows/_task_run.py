@@ -2,67 +2,11 @@
 its State and its state hooks).
 
 A `Task` submits one `TaskRunCall` per task run; the runner executes it as it executes any call,
-and it hands each attempt of the user's function back to the runner (`_invoke`), so the backend
-decides where the function runs.
+and it hands each attempt of the user's function back to the runner
+(`BaseTaskRunner.run_in_slot`), so the backend decides where the function runs.
 
-The path of one sync ``@task`` call inside a sync ``@flow`` (default `ConcurrentTaskRunner`; the
-flow called from a thread with no Trio loop running, e.g. ``greetings(names)`` at top level):
-
-1. Caller's thread: `Flow.__call__` (``_flows.py``) finds no flow run and no Trio loop and calls
-   ``trio.run(Flow._run, ...)``: this thread becomes the Trio thread.
-2. Trio thread: `Flow._run` -> `run_flow` -> `_attempt` (``_flow_engine.py``) starts
-   ``task_runner.duplicate()``
-   (`BaseTaskRunner.start`, ``_base.py``), makes the `FlowRun` (``_flow_run.py``), sets
-   ``current_flow_run``, starts `SubmissionPump.run` (``_submission.py``) in its nursery (not when
-   the runner has ``max_pending``), and `_body` runs the body with
-   ``trio.to_thread.run_sync(..., abandon_on_cancel=True, limiter=CapacityLimiter(1))``.
-   **Hop 1**: Trio thread -> the body's worker thread (the context, so ``current_flow_run``, is
-   copied).
-3. Body thread: ``say_hello(name)`` is `Task.__call__` -> `Task.submit` (``_tasks.py``): not on the
-   Trio thread, and `_pump_for` returns the pump (the body is not one of the runner's calls), so
-   `Task._put` -> `Task._prepare` makes a fresh ``uuid4`` key, a pending `TaskFuture`
-   (``_futures.py``) and a `TaskRunCall` (here), and `SubmissionPump.put` queues them under a
-   ``threading.Lock``. **Hop 2** (one way, nothing waits for it): if the pump is idle,
-   ``TrioToken.run_sync_soon(pump._kick)`` wakes it on the Trio thread. The body gets the future
-   back at once and goes on.
-4. Trio thread: `SubmissionPump.run` takes the queue in FIFO order and awaits
-   ``runner.submit(future.key, call)`` for each task run, then `TaskFuture._submitted`.
-   `BaseTaskRunner.submit` (``_base.py``) registers the call and passes it to the backend's
-   ``_submit``: the pool runners (``_pool.py``: concurrent, thread pool) start
-   `BaseTaskRunner._execute` in the runner's nursery (through the FIFO dispatcher and a worker
-   slot with ``max_workers``); the sequential runner (``_sequential.py``) executes it inline,
-   under its lock.
-5. Trio thread: `BaseTaskRunner._execute` sets ``current_call``, opens the call's cancel scope and
-   awaits ``runner._invoke(call)``; a `TaskRunCall` is async, so it runs on the loop
-   (`_remote.py`'s runners, processes and Dask, keep it on the loop too: ``RUNS_ON_LOOP``).
-   `TaskRunCall.__call__` sets ``current_flow_run``, waits for the upstream futures found in the
-   arguments and ``wait_for`` (`TaskFuture._final_state` -> ``runner.wait``, which lends the
-   worker slot back), replaces them by their results (``_future_args.py``), then `_attempts` ->
-   `_attempt` awaits ``runner._invoke(partial(_Attempt(task, task.name), *args, **kwargs))``,
-   inside ``trio.move_on_after(timeout_seconds)`` if the task has a timeout. The default `_invoke`
-   (``_base.py``) runs a sync callable through `BaseTaskRunner._run_sync_in_thread`:
-   ``trio.to_thread.run_sync(_call_in_box, ..., abandon_on_cancel=True, limiter=<the run's thread
-   limiter>)``. **Hop 3**: Trio thread -> a worker thread, which runs ``task.fn(*args,
-   **kwargs)``; **hop 4**: its result comes back to the Trio thread as ``to_thread`` returns.
-   (Process and Dask runners ship the partial, pickled, to a worker process or the cluster
-   instead of a thread.)
-6. Trio thread: `_attempts` returns the value (an `Exception` or a Failed State is retried while
-   ``retries`` remain, after ``retry_delay_seconds`` slept with the slot lent);
-   `TaskRunCall.__call__` makes it ``Completed(value, "task run 'say_hello-0' completed")``, runs
-   the task's state hooks (``_hooks.py``; none by default) and returns that State, which
-   `BaseTaskRunner._execute` records (`BaseTaskRunner._finish`), waking the key's waiters.
-7. Body thread, if it looks: ``future.result()`` -> `TaskFuture.wait` reads the State
-   (`TaskFuture._peek`, no hop when it has finished); otherwise **hop 5**, a blocking round trip:
-   ``trio.from_thread.run(TaskFuture._wait_state, ...)`` awaits the pump's submission and then
-   ``runner.wait(key)`` on the Trio thread.
-8. The body returns (back to the Trio thread as hop 1's ``to_thread`` returns); `_attempt` closes
-   the pump, resolves futures in the return value, leaves ``runner.start()`` (which waits for every
-   task run), reports Failed task runs nobody looked at (`FlowRunFailed`), and ``trio.run``
-   returns the value to the caller's thread.
-
-With ``max_pending`` set on the runner there is no pump: step 3 is one blocking round trip per
-task call instead, ``trio.from_thread.run(Task._submit, ...)``, so the runner's backpressure blocks
-the body. A sync task calling a task from its worker thread also takes that round trip.
+The path of one task call, step by step, is written down in the package's docstring
+(``trio_runners/flows/__init__.py``).
 """
 
 from __future__ import annotations
@@ -73,6 +17,8 @@ from typing import Any, Protocol, final
 
 import trio
 
+from ..abc import LoopCall
+from ..states import Completed, Failed, State
 from ._annotations import allow_failure
 from ._flow_errors import TaskTimeout, UpstreamFailed
 from ._flow_run import FlowRun, current_flow_run, task_run_of
@@ -80,8 +26,6 @@ from ._future_args import futures_in, resolve_futures
 from ._futures import TaskFuture
 from ._hooks import Hook, TaskRunInfo, run_hooks
 from ._run_names import RunName
-from ._states import Completed, Failed, State
-from .abc import LoopCall
 
 __all__ = ["TaskRunCall", "TaskSpec"]
 
@@ -170,8 +114,9 @@ class TaskRunCall(LoopCall):
 
     It is async, so every runner runs it on the event loop: it waits for the upstreams (through
     `BaseTaskRunner.wait`, which lends the worker slot back), then runs the attempts. Each attempt
-    hands the user's function to the runner's `_invoke` hook, so the backend decides where it
-    runs (a thread, a process...), under the attempt's timeout.
+    hands the user's function to the runner's `BaseTaskRunner.run_in_slot`, so the backend decides
+    where it runs (a thread, a process...), under the attempt's timeout. A `LoopCall`: runners
+    that ship calls elsewhere keep it on the loop and ship only the attempts.
 
     It returns the task run's State itself, named in its message (``task run 'double-0'
     completed``), once the task's state hooks have run: whoever sees the State (a waiter, an

@@ -7,11 +7,31 @@ they were written, so that a shared attrs-based validator helper can replace the
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
 import math
 import numbers
 from typing import Final, cast
 
-__all__ = ["KEEP", "Keep", "_check_options", "_check_timeout", "check_name", "check_number"]
+__all__ = [
+    "KEEP",
+    "Keep",
+    "_check_options",
+    "_check_timeout",
+    "check_name",
+    "check_number",
+    "is_async_callable",
+]
+
+
+def is_async_callable(fn: object) -> bool:
+    """True if calling ``fn`` returns a coroutine (async functions, partials of them, objects
+    with an ``async def __call__``): a task, flow or hook that runs on the event loop."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    return inspect.iscoroutinefunction(getattr(type(fn), "__call__", None))  # noqa: B004
 
 
 class Keep(enum.Enum):

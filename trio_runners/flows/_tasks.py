@@ -12,8 +12,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar, final, overload
 
 from ._annotations import allow_failure, map_rows, unmapped
-from ._base import is_async_callable
-from ._flow_checks import KEEP, Keep, _check_options
+from ._flow_checks import KEEP, Keep, _check_options, is_async_callable
 from ._flow_run import current_flow_run
 from ._futures import TaskFuture
 from ._hooks import Hook, check_hooks

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..states import State
 from ._annotations import allow_failure, quote, unmapped
 from ._futures import TaskFuture
-from ._states import State
 
 __all__ = ["futures_in", "resolve_futures"]
 

@@ -9,9 +9,9 @@ from typing import Any, Generic, ParamSpec, TypeVar, final, overload
 
 import trio
 
-from ._base import BaseTaskRunner, is_async_callable
-from ._concurrent import ConcurrentTaskRunner
-from ._flow_checks import KEEP, Keep, _check_options
+from ..abc import BaseTaskRunner
+from ..task_runners import ConcurrentTaskRunner
+from ._flow_checks import KEEP, Keep, _check_options, is_async_callable
 from ._flow_engine import run_flow
 from ._flow_run import current_flow_run
 from ._flow_threads import in_trio_worker_thread, on_asyncio_thread, on_trio_thread

@@ -16,8 +16,8 @@ from uuid import UUID
 import attrs
 import trio
 
-from ._base import is_async_callable
-from ._states import State
+from ..states import State
+from ._flow_checks import is_async_callable
 
 __all__ = ["FlowRunInfo", "Hook", "TaskRunInfo", "check_hooks", "run_hooks"]
 

@@ -8,9 +8,9 @@ from typing import final
 
 import trio
 
-from ._base import BaseTaskRunner
+from ..abc import BaseTaskRunner
+from ..states import State
 from ._futures import TaskFuture
-from ._states import State
 from ._submission import SubmissionPump
 
 __all__ = ["FlowRun", "current_flow_run", "task_run_of"]

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 import trio
 
-from ._base import BaseTaskRunner
+from ..abc import BaseTaskRunner
+from ..states import State
 from ._flow_errors import FlowTimeout
 from ._flow_outcome import body_error, flow_run_state, process_stop
 from ._flow_run import FlowRun, current_flow_run
@@ -23,7 +24,6 @@ from ._future_args import futures_in, resolve_futures
 from ._futures import TaskFuture
 from ._hooks import FlowRunInfo, Hook, run_hooks
 from ._run_names import RunName, parameters_of, run_name
-from ._states import State
 from ._submission import SubmissionPump
 
 if sys.version_info < (3, 11):  # pragma: no cover

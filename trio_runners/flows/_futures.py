@@ -20,10 +20,10 @@ from uuid import UUID
 
 import trio
 
-from ._base import BaseTaskRunner
+from ..abc import BaseTaskRunner
+from ..states import Cancelled, State
 from ._flow_checks import _check_timeout
 from ._flow_threads import on_trio_thread
-from ._states import Cancelled, State
 
 __all__ = ["FlowRunHandle", "TaskFuture"]
 

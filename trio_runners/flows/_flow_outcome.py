@@ -10,9 +10,9 @@ from typing import Any
 
 import trio
 
+from ..states import Completed, Failed, State
 from ._flow_errors import FlowRunFailed
 from ._futures import TaskFuture
-from ._states import Completed, Failed, State
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
