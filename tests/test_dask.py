@@ -27,6 +27,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
+from trio_runners import flow, task  # noqa: E402
 from trio_runners._remote import pickle_call  # noqa: E402
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
 
@@ -110,6 +111,44 @@ async def test_cluster_class_import_string_and_adapt() -> None:
         await runner.submit("k", functools.partial(add, 2, 2))
         assert (await wait_state(runner, "k")).result() == 4
         assert len(runner.cluster.workers) == 1
+
+
+class _NamedCallable:
+    def __init__(self, name: str) -> None:
+        self.__qualname__ = name
+
+    def __call__(self) -> None:  # pragma: no cover (never run)
+        pass
+
+
+def test_a_call_is_named_by_the_qualname_of_what_it_calls() -> None:
+    # The flow layer hands the runner partial(<attempt named after the task>, *args): the name
+    # of a call is what names its Dask key and a process runner's Crashed message.
+    assert pickle_call(functools.partial(add, 1, 2)).name == "add"
+    assert pickle_call(functools.partial(_NamedCallable("double"), 1)).name == "double"
+    assert pickle_call(functools.partial(Orchestrator, None, None)).name == "Orchestrator"
+
+
+@task(name="load data")
+def _current_dask_key() -> str:
+    return str(distributed.get_worker().get_current_task())
+
+
+async def test_task_run_key_is_named_after_the_task_and_grouped_under_it(
+    dask_threads_cluster: Any,
+) -> None:
+    @flow(task_runner=DaskTaskRunner(address=dask_threads_cluster.scheduler_address))
+    async def keys() -> list[str]:
+        futures = [await _current_dask_key.submit() for _ in range(2)]
+        return [await future.result() for future in futures]
+
+    first, second = await keys()
+    assert first != second
+    for key in (first, second):
+        # Characters other than letters, digits, "_" and "." become "_"; the dashboard groups
+        # keys by their leading alphabetic words, so both runs show under the task's name.
+        assert key.startswith("load_data-"), key
+        assert distributed.utils.key_split(key) == "load_data", key
 
 
 async def test_address_connects_and_closes_only_its_client(scheduler_address: str) -> None:

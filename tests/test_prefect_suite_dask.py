@@ -26,11 +26,6 @@ distributed = pytest.importorskip("distributed")
 
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
 
-KEY_NAMES_THE_WRAPPER = (
-    "bug: a task run's Dask key is named after the flow layer's wrapper (_run_task_fn), not "
-    "the task: trio_runners/_remote.py _call_name unwraps the partial that "
-    "_task_run.TaskRunCall._attempt hands to _invoke"
-)
 ADAPT_NOT_AWAITED = (
     "bug: trio_runners/_dask_cluster.py open_cluster runs cluster.adapt(**adapt_kwargs) with "
     "trio.to_thread.run_sync, so an async adapt fails start() with Trio's 'expected a sync "
@@ -125,7 +120,6 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
             "(docs/migrating.md)"
         )
 
-    @pytest.mark.xfail(reason=KEY_NAMES_THE_WRAPPER, strict=True)
     def test_dask_task_key_has_prefect_task_name(self, dask_threads_cluster: Any) -> None:
         task_runner = DaskTaskRunner(address=dask_threads_cluster.scheduler_address)
 
