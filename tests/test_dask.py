@@ -3,6 +3,7 @@ subprocesses, all on 127.0.0.1, shared per module to keep the suite fast."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -13,7 +14,7 @@ import threading
 import traceback
 import types
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import trio
@@ -111,6 +112,139 @@ async def test_cluster_class_import_string_and_adapt() -> None:
         await runner.submit("k", functools.partial(add, 2, 2))
         assert (await wait_state(runner, "k")).result() == 4
         assert len(runner.cluster.workers) == 1
+
+
+class _AdaptRecorder(distributed.LocalCluster):  # type: ignore[misc]
+    """Records where each part of its ``adapt`` ran: ``(part, thread id, running asyncio loop
+    or None)``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.adapt_ran: list[tuple[str, int, object]] = []
+        super().__init__(**kwargs)
+
+    def _record(self, part: str) -> None:
+        try:
+            loop: object = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        self.adapt_ran.append((part, threading.get_ident(), loop))
+
+    async def _adapt_coroutine(self, **kwargs: Any) -> None:
+        self._record("awaited")
+        await asyncio.sleep(0)  # a real suspension on the loop it runs on
+        self._record("resumed")
+
+
+class _AsyncAdaptCluster(_AdaptRecorder):
+    """Like dask-kubernetes' operator KubeCluster: ``adapt`` is a coroutine function."""
+
+    async def adapt(self, **kwargs: Any) -> None:  # type: ignore[override]
+        await self._adapt_coroutine(**kwargs)
+
+
+class _AdaptReturnsAwaitableCluster(_AdaptRecorder):
+    """A sync ``adapt`` that does part of its work at once and returns an awaitable for the
+    rest."""
+
+    def adapt(self, **kwargs: Any) -> Any:
+        self._record("called")
+        return self._adapt_coroutine(**kwargs)
+
+
+class _AdaptFailsCluster(distributed.LocalCluster):  # type: ignore[misc]
+    adapted: ClassVar[list[Any]] = []  # each one whose adapt was called
+
+    async def adapt(self, **kwargs: Any) -> None:  # type: ignore[override]
+        self.adapted.append(self)
+        raise ValueError(f"cannot adapt to {kwargs}")
+
+
+_NO_WORKERS = {"n_workers": 0, "processes": False, "dashboard_address": "127.0.0.1:0"}
+
+
+async def test_async_adapt_is_awaited_on_the_clusters_loop() -> None:
+    runner = DaskTaskRunner(
+        cluster_class=_AsyncAdaptCluster, cluster_kwargs=_NO_WORKERS, adapt_kwargs={"maximum": 1}
+    )
+    async with runner.start():
+        cluster = runner.cluster
+        # The cluster is synchronous: its loop runs in a thread of its own, where its
+        # coroutines must run, and adapt was awaited there before start() went on.
+        loop = cluster.loop.asyncio_loop
+        assert [(part, running) for part, _, running in cluster.adapt_ran] == [
+            ("awaited", loop),
+            ("resumed", loop),
+        ]
+        assert cluster.adapt_ran[0][1] != threading.get_ident()
+
+
+async def test_awaitable_returned_by_a_sync_adapt_is_awaited_on_the_clusters_loop() -> None:
+    runner = DaskTaskRunner(
+        cluster_class=_AdaptReturnsAwaitableCluster,
+        cluster_kwargs=_NO_WORKERS,
+        adapt_kwargs={"maximum": 1},
+    )
+    async with runner.start():
+        cluster = runner.cluster
+        loop = cluster.loop.asyncio_loop
+        (called, thread, running), *rest = cluster.adapt_ran
+        # The sync part ran in a worker thread (it may block), not on the Trio thread nor on
+        # the cluster's loop; the awaitable it returned was awaited on the cluster's loop.
+        assert (called, running) == ("called", None)
+        assert thread != threading.get_ident()
+        assert [(part, running) for part, _, running in rest] == [
+            ("awaited", loop),
+            ("resumed", loop),
+        ]
+
+
+async def test_async_adapt_that_raises_fails_start_and_closes_the_cluster() -> None:
+    runner = DaskTaskRunner(
+        cluster_class=_AdaptFailsCluster, cluster_kwargs=_NO_WORKERS, adapt_kwargs={"maximum": 1}
+    )
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(ValueError, match="cannot adapt to {'maximum': 1}"),
+        flatten_subgroups=True,
+    ):
+        async with runner.start():
+            pass  # pragma: no cover
+    assert not runner.started
+    assert runner.cluster is None
+    cluster = _AdaptFailsCluster.adapted.pop()
+    assert not _AdaptFailsCluster.adapted
+    assert cluster.status == distributed.core.Status.closed
+
+
+class _NoLoopCluster:
+    """A cluster class whose ``adapt`` is async but which has no event loop to await it on."""
+
+    instances: ClassVar[list[_NoLoopCluster]] = []
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.instances.append(self)
+
+    async def adapt(self, **kwargs: Any) -> None:  # pragma: no cover (must not run)
+        raise AssertionError("adapt ran")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_async_adapt_with_no_cluster_loop_fails_start_with_a_clear_error() -> None:
+    runner = DaskTaskRunner(cluster_class=_NoLoopCluster, adapt_kwargs={"maximum": 1})
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(
+            TypeError,
+            match=r"^adapt_kwargs: _NoLoopCluster.adapt is async \(or returned an awaitable\), "
+            r"but the cluster has no event loop \(cluster.loop\) to await it on$",
+        ),
+        flatten_subgroups=True,
+    ):
+        async with runner.start():
+            pass  # pragma: no cover
+    cluster = _NoLoopCluster.instances.pop()
+    assert cluster.closed
 
 
 class _NamedCallable:

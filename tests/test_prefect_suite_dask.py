@@ -26,12 +26,6 @@ distributed = pytest.importorskip("distributed")
 
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
 
-ADAPT_NOT_AWAITED = (
-    "bug: trio_runners/_dask_cluster.py open_cluster runs cluster.adapt(**adapt_kwargs) with "
-    "trio.to_thread.run_sync, so an async adapt fails start() with Trio's 'expected a sync "
-    "function' TypeError (and an awaitable an adapt returns is dropped)"
-)
-
 
 @pytest.fixture
 def dask_task_runner_with_thread_pool(dask_threads_cluster: Any) -> DaskTaskRunner:
@@ -133,14 +127,7 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
         # task run name, task run id and run count; here they are name, run id and a counter.
         assert all(key.startswith("my_task-") for key in keys), keys
 
-    @pytest.mark.parametrize(
-        "async_adapt",
-        [
-            False,
-            pytest.param(True, marks=pytest.mark.xfail(reason=ADAPT_NOT_AWAITED, strict=True)),
-        ],
-        ids=["sync-adapt", "async-adapt"],
-    )
+    @pytest.mark.parametrize("async_adapt", [False, True], ids=["sync-adapt", "async-adapt"])
     async def test_dask_cluster_adapt_is_properly_called(self, async_adapt: bool) -> None:
         # Like dask_kubernetes.classic.KubeCluster: adapt is a plain method.
         class MockDaskCluster(distributed.LocalCluster):  # type: ignore[misc]
