@@ -619,6 +619,7 @@ async def test_unpicklable_call_error_names_the_key(local_cluster: Any) -> None:
     [
         ({"cluster_kwargs": 5}, TypeError, "cluster_kwargs"),
         ({"cluster_kwargs": {1: 2}}, TypeError, "cluster_kwargs"),
+        ({"cluster_kwargs": {"asynchronous": True}}, ValueError, "cluster_kwargs: asynchronous"),
         ({"adapt_kwargs": [("minimum", 1)]}, TypeError, "adapt_kwargs"),
         ({"client_kwargs": "timeout=5"}, TypeError, "client_kwargs"),
         ({"cluster_class": "nope"}, ValueError, "cluster_class 'nope'"),

@@ -137,10 +137,17 @@ def dask_options(
             "adapt_kwargs are only for a cluster the runner creates"
         )
     _resolve_cluster_class(cluster_class)  # fails now, not at start(), if it is wrong
+    checked_cluster_kwargs = _check_kwargs("cluster_kwargs", cluster_kwargs)
+    if checked_cluster_kwargs and checked_cluster_kwargs.get("asynchronous"):
+        raise ValueError(
+            "cluster_kwargs: asynchronous=True is not supported: the runner creates its cluster "
+            "synchronous, in a worker thread, and the cluster's event loop runs in a thread of "
+            "its own (an async adapt is awaited there)"
+        )
     return DaskOptions(
         address,
         cluster_class,
-        _check_kwargs("cluster_kwargs", cluster_kwargs),
+        checked_cluster_kwargs,
         _check_kwargs("adapt_kwargs", adapt_kwargs),
         _check_kwargs("client_kwargs", client_kwargs),
     )

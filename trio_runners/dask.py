@@ -105,8 +105,8 @@ class DaskTaskRunner(RemoteTaskRunner):
       TypeError: an option has the wrong type (``address`` not a str, a ``*_kwargs`` option
         not a mapping with str keys, ``cluster_class`` not a class, import path or None); the
         message names the option.
-      ValueError: ``address`` is empty or given with a cluster option, or ``cluster_class``
-        is not a dotted path that imports.
+      ValueError: ``address`` is empty or given with a cluster option, ``cluster_class`` is
+        not a dotted path that imports, or ``cluster_kwargs`` asks for an asynchronous cluster.
 
     Dask's client has its own event loop in its own thread. The runner uses a synchronous
     client, created and closed in a worker thread, so the Trio loop never blocks on it; the
