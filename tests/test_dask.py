@@ -3,6 +3,7 @@ subprocesses, all on 127.0.0.1, shared per module to keep the suite fast."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -13,7 +14,7 @@ import threading
 import traceback
 import types
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import trio
@@ -27,6 +28,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
+from trio_runners import flow, task  # noqa: E402
 from trio_runners._remote import pickle_call  # noqa: E402
 from trio_runners.abc import LoopCall  # noqa: E402
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
@@ -111,6 +113,177 @@ async def test_cluster_class_import_string_and_adapt() -> None:
         await runner.submit("k", functools.partial(add, 2, 2))
         assert (await wait_state(runner, "k")).result() == 4
         assert len(runner.cluster.workers) == 1
+
+
+class _AdaptRecorder(distributed.LocalCluster):  # type: ignore[misc]
+    """Records where each part of its ``adapt`` ran: ``(part, thread id, running asyncio loop
+    or None)``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.adapt_ran: list[tuple[str, int, object]] = []
+        super().__init__(**kwargs)
+
+    def _record(self, part: str) -> None:
+        try:
+            loop: object = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        self.adapt_ran.append((part, threading.get_ident(), loop))
+
+    async def _adapt_coroutine(self, **kwargs: Any) -> None:
+        self._record("awaited")
+        await asyncio.sleep(0)  # a real suspension on the loop it runs on
+        self._record("resumed")
+
+
+class _AsyncAdaptCluster(_AdaptRecorder):
+    """Like dask-kubernetes' operator KubeCluster: ``adapt`` is a coroutine function."""
+
+    async def adapt(self, **kwargs: Any) -> None:  # type: ignore[override]
+        await self._adapt_coroutine(**kwargs)
+
+
+class _AdaptReturnsAwaitableCluster(_AdaptRecorder):
+    """A sync ``adapt`` that does part of its work at once and returns an awaitable for the
+    rest."""
+
+    def adapt(self, **kwargs: Any) -> Any:
+        self._record("called")
+        return self._adapt_coroutine(**kwargs)
+
+
+class _AdaptFailsCluster(distributed.LocalCluster):  # type: ignore[misc]
+    adapted: ClassVar[list[Any]] = []  # each one whose adapt was called
+
+    async def adapt(self, **kwargs: Any) -> None:  # type: ignore[override]
+        self.adapted.append(self)
+        raise ValueError(f"cannot adapt to {kwargs}")
+
+
+_NO_WORKERS = {"n_workers": 0, "processes": False, "dashboard_address": "127.0.0.1:0"}
+
+
+async def test_async_adapt_is_awaited_on_the_clusters_loop() -> None:
+    runner = DaskTaskRunner(
+        cluster_class=_AsyncAdaptCluster, cluster_kwargs=_NO_WORKERS, adapt_kwargs={"maximum": 1}
+    )
+    async with runner.start():
+        cluster = runner.cluster
+        # The cluster is synchronous: its loop runs in a thread of its own, where its
+        # coroutines must run, and adapt was awaited there before start() went on.
+        loop = cluster.loop.asyncio_loop
+        assert [(part, running) for part, _, running in cluster.adapt_ran] == [
+            ("awaited", loop),
+            ("resumed", loop),
+        ]
+        assert cluster.adapt_ran[0][1] != threading.get_ident()
+
+
+async def test_awaitable_returned_by_a_sync_adapt_is_awaited_on_the_clusters_loop() -> None:
+    runner = DaskTaskRunner(
+        cluster_class=_AdaptReturnsAwaitableCluster,
+        cluster_kwargs=_NO_WORKERS,
+        adapt_kwargs={"maximum": 1},
+    )
+    async with runner.start():
+        cluster = runner.cluster
+        loop = cluster.loop.asyncio_loop
+        (called, thread, running), *rest = cluster.adapt_ran
+        # The sync part ran in a worker thread (it may block), not on the Trio thread nor on
+        # the cluster's loop; the awaitable it returned was awaited on the cluster's loop.
+        assert (called, running) == ("called", None)
+        assert thread != threading.get_ident()
+        assert [(part, running) for part, _, running in rest] == [
+            ("awaited", loop),
+            ("resumed", loop),
+        ]
+
+
+async def test_async_adapt_that_raises_fails_start_and_closes_the_cluster() -> None:
+    runner = DaskTaskRunner(
+        cluster_class=_AdaptFailsCluster, cluster_kwargs=_NO_WORKERS, adapt_kwargs={"maximum": 1}
+    )
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(ValueError, match="cannot adapt to {'maximum': 1}"),
+        flatten_subgroups=True,
+    ):
+        async with runner.start():
+            pass  # pragma: no cover
+    assert not runner.started
+    assert runner.cluster is None
+    cluster = _AdaptFailsCluster.adapted.pop()
+    assert not _AdaptFailsCluster.adapted
+    assert cluster.status == distributed.core.Status.closed
+
+
+class _NoLoopCluster:
+    """A cluster class whose ``adapt`` is async but which has no event loop to await it on."""
+
+    instances: ClassVar[list[_NoLoopCluster]] = []
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.instances.append(self)
+
+    async def adapt(self, **kwargs: Any) -> None:  # pragma: no cover (must not run)
+        raise AssertionError("adapt ran")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_async_adapt_with_no_cluster_loop_fails_start_with_a_clear_error() -> None:
+    runner = DaskTaskRunner(cluster_class=_NoLoopCluster, adapt_kwargs={"maximum": 1})
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(
+            TypeError,
+            match=r"^adapt_kwargs: _NoLoopCluster.adapt is async \(or returned an awaitable\), "
+            r"but the cluster has no event loop \(cluster.loop\) to await it on$",
+        ),
+        flatten_subgroups=True,
+    ):
+        async with runner.start():
+            pass  # pragma: no cover
+    cluster = _NoLoopCluster.instances.pop()
+    assert cluster.closed
+
+
+class _NamedCallable:
+    def __init__(self, name: str) -> None:
+        self.__qualname__ = name
+
+    def __call__(self) -> None:  # pragma: no cover (never run)
+        pass
+
+
+def test_a_call_is_named_by_the_qualname_of_what_it_calls() -> None:
+    # The flow layer hands the runner partial(<attempt named after the task>, *args): the name
+    # of a call is what names its Dask key and a process runner's Crashed message.
+    assert pickle_call(functools.partial(add, 1, 2)).name == "add"
+    assert pickle_call(functools.partial(_NamedCallable("double"), 1)).name == "double"
+    assert pickle_call(functools.partial(Orchestrator, None, None)).name == "Orchestrator"
+
+
+@task(name="load data")
+def _current_dask_key() -> str:
+    return str(distributed.get_worker().get_current_task())
+
+
+async def test_task_run_key_is_named_after_the_task_and_grouped_under_it(
+    dask_threads_cluster: Any,
+) -> None:
+    @flow(task_runner=DaskTaskRunner(address=dask_threads_cluster.scheduler_address))
+    async def keys() -> list[str]:
+        futures = [await _current_dask_key.submit() for _ in range(2)]
+        return [await future.result() for future in futures]
+
+    first, second = await keys()
+    assert first != second
+    for key in (first, second):
+        # Characters other than letters, digits, "_" and "." become "_"; the dashboard groups
+        # keys by their leading alphabetic words, so both runs show under the task's name.
+        assert key.startswith("load_data-"), key
+        assert distributed.utils.key_split(key) == "load_data", key
 
 
 async def test_address_connects_and_closes_only_its_client(scheduler_address: str) -> None:
@@ -446,6 +619,7 @@ async def test_unpicklable_call_error_names_the_key(local_cluster: Any) -> None:
     [
         ({"cluster_kwargs": 5}, TypeError, "cluster_kwargs"),
         ({"cluster_kwargs": {1: 2}}, TypeError, "cluster_kwargs"),
+        ({"cluster_kwargs": {"asynchronous": True}}, ValueError, "cluster_kwargs: asynchronous"),
         ({"adapt_kwargs": [("minimum", 1)]}, TypeError, "adapt_kwargs"),
         ({"client_kwargs": "timeout=5"}, TypeError, "client_kwargs"),
         ({"cluster_class": "nope"}, ValueError, "cluster_class 'nope'"),

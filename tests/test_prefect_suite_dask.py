@@ -26,17 +26,6 @@ distributed = pytest.importorskip("distributed")
 
 from trio_runners.dask import DaskTaskRunner  # noqa: E402
 
-KEY_NAMES_THE_WRAPPER = (
-    "bug: a task run's Dask key is named after the flow layer's wrapper (_run_task_fn), not "
-    "the task: trio_runners/_remote.py _call_name unwraps the partial that "
-    "_task_run.TaskRunCall._attempt hands to _invoke"
-)
-ADAPT_NOT_AWAITED = (
-    "bug: trio_runners/_dask_cluster.py open_cluster runs cluster.adapt(**adapt_kwargs) with "
-    "trio.to_thread.run_sync, so an async adapt fails start() with Trio's 'expected a sync "
-    "function' TypeError (and an awaitable an adapt returns is dropped)"
-)
-
 
 @pytest.fixture
 def dask_task_runner_with_thread_pool(dask_threads_cluster: Any) -> DaskTaskRunner:
@@ -125,7 +114,6 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
             "(docs/migrating.md)"
         )
 
-    @pytest.mark.xfail(reason=KEY_NAMES_THE_WRAPPER, strict=True)
     def test_dask_task_key_has_prefect_task_name(self, dask_threads_cluster: Any) -> None:
         task_runner = DaskTaskRunner(address=dask_threads_cluster.scheduler_address)
 
@@ -139,14 +127,7 @@ class TestDaskTaskRunner(TaskRunnerStandardTestSuite):
         # task run name, task run id and run count; here they are name, run id and a counter.
         assert all(key.startswith("my_task-") for key in keys), keys
 
-    @pytest.mark.parametrize(
-        "async_adapt",
-        [
-            False,
-            pytest.param(True, marks=pytest.mark.xfail(reason=ADAPT_NOT_AWAITED, strict=True)),
-        ],
-        ids=["sync-adapt", "async-adapt"],
-    )
+    @pytest.mark.parametrize("async_adapt", [False, True], ids=["sync-adapt", "async-adapt"])
     async def test_dask_cluster_adapt_is_properly_called(self, async_adapt: bool) -> None:
         # Like dask_kubernetes.classic.KubeCluster: adapt is a plain method.
         class MockDaskCluster(distributed.LocalCluster):  # type: ignore[misc]

@@ -2,26 +2,33 @@
 
 `dask_options` checks a `DaskTaskRunner`'s options and makes its `DaskOptions`; `open_cluster`
 creates (or reaches) the cluster and a client in worker threads for one run, and closes what it
-made when the run is over.
+made when the run is over. `on_dask_loop` runs a coroutine on the event loop of a Dask client or
+cluster (which runs in a thread of its own) and waits for it from Trio.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import functools
 import importlib
-from collections.abc import AsyncIterator, Callable, Mapping
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, final
 
 import attrs
 import trio
 
+from ._execution import is_async_callable
+
 try:
     import distributed
 except ImportError as exc:  # pragma: no cover
     raise ImportError("DaskTaskRunner needs distributed: pip install 'trio-runners[dask]'") from exc
 
-__all__ = ["DaskOptions", "dask_options", "open_cluster"]
+__all__ = ["DaskOptions", "dask_options", "on_dask_loop", "open_cluster"]
 
 
 def _resolve_cluster_class(cluster_class: type | str | None) -> Callable[..., Any]:
@@ -130,10 +137,17 @@ def dask_options(
             "adapt_kwargs are only for a cluster the runner creates"
         )
     _resolve_cluster_class(cluster_class)  # fails now, not at start(), if it is wrong
+    checked_cluster_kwargs = _check_kwargs("cluster_kwargs", cluster_kwargs)
+    if checked_cluster_kwargs and checked_cluster_kwargs.get("asynchronous"):
+        raise ValueError(
+            "cluster_kwargs: asynchronous=True is not supported: the runner creates its cluster "
+            "synchronous, in a worker thread, and the cluster's event loop runs in a thread of "
+            "its own (an async adapt is awaited there)"
+        )
     return DaskOptions(
         address,
         cluster_class,
-        _check_kwargs("cluster_kwargs", cluster_kwargs),
+        checked_cluster_kwargs,
         _check_kwargs("adapt_kwargs", adapt_kwargs),
         _check_kwargs("client_kwargs", client_kwargs),
     )
@@ -152,7 +166,7 @@ async def open_cluster(options: DaskOptions) -> AsyncIterator[tuple[Any, Any]]:
         cluster = await trio.to_thread.run_sync(functools.partial(factory, **kwargs))
     try:
         if cluster is not None and options.adapt_kwargs is not None:
-            await trio.to_thread.run_sync(functools.partial(cluster.adapt, **options.adapt_kwargs))
+            await _adapt(cluster, options.adapt_kwargs)
         client_kwargs = {"set_as_default": False, **(options.client_kwargs or {})}
         client = await trio.to_thread.run_sync(
             functools.partial(
@@ -170,3 +184,94 @@ async def open_cluster(options: DaskOptions) -> AsyncIterator[tuple[Any, Any]]:
         if cluster is not None:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(cluster.close)
+
+
+async def _adapt(cluster: Any, adapt_kwargs: dict[str, Any]) -> None:
+    """Call ``cluster.adapt(**adapt_kwargs)`` and await what it returns, if it is awaitable.
+
+    A sync ``adapt`` runs in a worker thread (it may block). An ``async def adapt`` (an
+    asynchronous cluster class, such as dask-kubernetes' operator ``KubeCluster``), or an
+    awaitable that a sync ``adapt`` returns, is awaited on the cluster's own event loop
+    (`on_dask_loop`): the cluster is created synchronous (no ``asynchronous=True``), so its
+    loop runs in a thread of its own, and its coroutines must run there.
+
+    A checkpoint (unless it raises the TypeError). Cancelled: an ``adapt`` awaited on the
+    cluster's loop is cancelled there.
+
+    Raises:
+      TypeError: ``adapt`` is async (or returned an awaitable) but the cluster has no event
+        loop (``cluster.loop``) to await it on.
+      Exception: what ``adapt`` raised.
+    """
+    adapt = cluster.adapt
+    returned: object
+    if is_async_callable(adapt):
+        returned = adapt(**adapt_kwargs)  # a coroutine: nothing of adapt runs here
+    else:
+        # Boxed: Trio refuses a coroutine returned from a thread ("expected a sync function").
+        (returned,) = await trio.to_thread.run_sync(
+            _boxed, functools.partial(adapt, **adapt_kwargs)
+        )
+    if not inspect.isawaitable(returned):
+        return
+    if _asyncio_loop(cluster) is None:
+        if inspect.iscoroutine(returned):
+            returned.close()
+        raise TypeError(
+            f"adapt_kwargs: {type(cluster).__qualname__}.adapt is async (or returned an "
+            "awaitable), but the cluster has no event loop (cluster.loop) to await it on"
+        )
+    coroutine = returned if inspect.iscoroutine(returned) else _awaited(returned)
+    await on_dask_loop(cluster, trio.lowlevel.current_trio_token(), coroutine)
+
+
+def _boxed(call: Callable[[], Any]) -> tuple[Any]:
+    return (call(),)
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _asyncio_loop(owner: object) -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop of a Dask client or cluster (``owner.loop.asyncio_loop``), if any."""
+    loop = getattr(getattr(owner, "loop", None), "asyncio_loop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+
+
+async def on_dask_loop(
+    owner: Any, token: trio.lowlevel.TrioToken, coroutine: Coroutine[Any, Any, Any]
+) -> Any:
+    """Run ``coroutine`` on the event loop of ``owner`` (a Dask client or cluster: its
+    ``loop``, run in a thread of its own); wake this task when it is done.
+
+    A checkpoint. Cancelled: the coroutine is cancelled on ``owner``'s loop.
+
+    Raises:
+      TypeError: ``owner`` has no event loop (no ``loop.asyncio_loop``); the coroutine is
+        closed, never run.
+      Exception: what the coroutine raised, or ``owner``'s loop is closed.
+    """
+    done = trio.Event()
+
+    def wake(_: concurrent.futures.Future[Any]) -> None:
+        # Called in the owner's loop thread.
+        # If the Trio run is over, nobody is waiting any more.
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(done.set)
+
+    try:
+        loop = _asyncio_loop(owner)
+        if loop is None:
+            raise TypeError(f"{type(owner).__qualname__} has no event loop (loop.asyncio_loop)")
+        handle = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    except BaseException:
+        coroutine.close()
+        raise
+    handle.add_done_callback(wake)
+    try:
+        await done.wait()
+    except BaseException:
+        handle.cancel()
+        raise
+    return handle.result()

@@ -5,21 +5,19 @@ Needs the ``dask`` extra: ``pip install 'trio-runners[dask]'``.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import math
 import re
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, final
 
 import trio
 
 from ._base import TaskConcurrencyType
-from ._dask_cluster import DaskOptions, dask_options, open_cluster
+from ._dask_cluster import DaskOptions, dask_options, on_dask_loop, open_cluster
 from ._instruments import Instrument
 from ._remote import PickledCall, RemoteTaskRunner, run_pickled
 from ._states import Crashed
@@ -96,7 +94,9 @@ class DaskTaskRunner(RemoteTaskRunner):
         (scheduler's and workers') default to ``"127.0.0.1:0"`` unless ``cluster_kwargs`` sets
         ``dashboard_address`` / ``worker_dashboard_address``.
       cluster_kwargs: keyword arguments for ``cluster_class``.
-      adapt_kwargs: if given, ``cluster.adapt(**adapt_kwargs)`` is called on the new cluster.
+      adapt_kwargs: if given, ``cluster.adapt(**adapt_kwargs)`` is called on the new cluster
+        (in a worker thread); an async ``adapt``, or an awaitable it returns, is awaited on
+        the cluster's own event loop.
       client_kwargs: keyword arguments for `distributed.Client` (``set_as_default`` is False
         unless given).
       instruments: `trio_runners.abc.Instrument` objects observing every call.
@@ -105,8 +105,8 @@ class DaskTaskRunner(RemoteTaskRunner):
       TypeError: an option has the wrong type (``address`` not a str, a ``*_kwargs`` option
         not a mapping with str keys, ``cluster_class`` not a class, import path or None); the
         message names the option.
-      ValueError: ``address`` is empty or given with a cluster option, or ``cluster_class``
-        is not a dotted path that imports.
+      ValueError: ``address`` is empty or given with a cluster option, ``cluster_class`` is
+        not a dotted path that imports, or ``cluster_kwargs`` asks for an asynchronous cluster.
 
     Dask's client has its own event loop in its own thread. The runner uses a synchronous
     client, created and closed in a worker thread, so the Trio loop never blocks on it; the
@@ -245,7 +245,7 @@ class DaskTaskRunner(RemoteTaskRunner):
                         break
                 results: list[Any]
                 try:
-                    results = await _on_client_loop(
+                    results = await on_dask_loop(
                         client, token, _gather_many(client, [fetch.future for fetch in batch])
                     )
                 except Exception as exc:  # the client itself failed: these calls are lost
@@ -332,7 +332,7 @@ class DaskTaskRunner(RemoteTaskRunner):
                 await fetch.done.wait()
                 result = fetch.result
             else:  # error, cancelled, lost: the client already holds the reason
-                result = await _on_client_loop(client, token, _gather(client, future))
+                result = await on_dask_loop(client, token, _gather(client, future))
             finished = True
         finally:
             if not finished:  # cancelled (or the runner failed): the call is no longer wanted
@@ -357,35 +357,3 @@ class DaskTaskRunner(RemoteTaskRunner):
             functions, self._soon = self._soon, []
         for function in functions:
             function()
-
-
-async def _on_client_loop(
-    client: Any, token: trio.lowlevel.TrioToken, coroutine: Coroutine[Any, Any, Any]
-) -> Any:
-    """Run ``coroutine`` on the Dask client's event loop; wake this task when it is done.
-
-    A checkpoint. Cancelled: the coroutine is cancelled on the client's loop.
-
-    Raises:
-      Exception: what the coroutine raised, or the client's loop is closed.
-    """
-    done = trio.Event()
-
-    def wake(_: concurrent.futures.Future[Any]) -> None:
-        # Called in the client's loop thread.
-        # If the Trio run is over, nobody is waiting any more.
-        with contextlib.suppress(trio.RunFinishedError):
-            token.run_sync_soon(done.set)
-
-    try:
-        handle = asyncio.run_coroutine_threadsafe(coroutine, client.loop.asyncio_loop)
-    except BaseException:
-        coroutine.close()
-        raise
-    handle.add_done_callback(wake)
-    try:
-        await done.wait()
-    except BaseException:
-        handle.cancel()
-        raise
-    return handle.result()
