@@ -9,9 +9,14 @@ no runner knows about it. Everything here is importable from ``trio_runners`` to
 
 The path of one sync ``@task`` call inside a sync ``@flow`` (default `ConcurrentTaskRunner`, no
 ``max_workers``; the flow called from a thread with no Trio loop, e.g. ``greetings(names)`` at
-top level). Per task call: 2 thread hops (one to a worker thread for the function, and back),
-plus one one-way wake-up of the Trio thread, only when the submission pump is idle. Once per
-flow call: the hop into the body's thread and back.
+top level). Per task call: about 35 functions (13 on the body's thread, 9 to submit, 14 to run
+the task run; listed below), in 8 modules of the flow layer and 4 of the core (``_base``,
+``_calls``, ``_execution``, ``_pool``: the runner's public methods and its backend hooks);
+2 thread hops (to a worker thread for the function, and back), plus one one-way wake-up of the
+Trio thread, only when the submission pump is idle. Once per flow call: the hop into the body's
+thread and back. Each layer is one that a different runner or flow may need: the pump (the
+body's thread never waits for the loop), the runner's submit and execute (any runner), the
+task run (upstreams, retries, timeouts, hooks), ``run_in_slot`` (where the function runs).
 
 1. Caller's thread: `Flow.__call__` (``_flows.py``) finds no flow run and no Trio loop and calls
    ``trio.run(Flow._run, ...)``: this thread becomes the Trio thread.
@@ -22,7 +27,7 @@ flow call: the hop into the body's thread and back.
    the body with ``trio.to_thread.run_sync(..., abandon_on_cancel=True,
    limiter=CapacityLimiter(1))``: **the body's hop** into a worker thread (the context, so
    ``current_flow_run``, is copied).
-3. Body thread, 12 functions in 6 modules: ``say_hello(name)`` is `Task.__call__` ->
+3. Body thread, 13 functions in 8 modules: ``say_hello(name)`` is `Task.__call__` ->
    `Task.submit` (``_tasks.py``) -> ``flow_run_for`` and ``dispatch`` (``_task_submit.py``):
    not on the Trio thread (``on_trio_thread``, ``_flow_threads.py``) and not in a task run, so
    ``_pump_for`` gives the pump; ``_put`` -> ``_prepare`` names the run (``run_name``,
@@ -30,7 +35,7 @@ flow call: the hop into the body's thread and back.
    (``_futures.py``) and a `TaskRunCall` (``_task_run.py``), and `SubmissionPump.put` queues
    them under a ``threading.Lock``. If the pump is idle, **a one-way wake-up**:
    ``TrioToken.run_sync_soon(pump._kick)``. The body gets the future at once and goes on.
-4. Trio thread, the runner's side, 6 functions in the core: `SubmissionPump.run` takes the
+4. Trio thread, the runner's side, 9 functions (7 in the core): `SubmissionPump.run` takes the
    queue in FIFO order and awaits ``runner.submit(key, call)`` (`BaseTaskRunner.submit`:
    ``check_call``, ``CallTable.register``, then the backend's ``_submit``: here
    ``nursery.start_soon(runner._execute, record)``), then `TaskFuture._submitted`. In its own
@@ -38,15 +43,16 @@ flow call: the hop into the body's thread and back.
    call's cancel scope and awaits ``runner._invoke(call)``: a `TaskRunCall` is an async
    `LoopCall`, so its coroutine runs right there, on the loop, on every runner (the process and
    Dask runners keep a `LoopCall` home and ship only what it passes to ``run_in_slot``).
-5. Trio thread, the task run, 8 functions in 3 modules: `TaskRunCall.__call__` sets
+5. Trio thread, the task run, 14 functions (5 in the core): `TaskRunCall.__call__` sets
    ``current_flow_run`` and ``task_run_of``, looks for futures in the arguments and ``wait_for``
    (``futures_in``, ``_future_args.py``; waiting for any goes through `TaskFuture._final_state`
    -> ``runner.wait``, which lends the worker slot), ``resolve_futures``, then `_attempts` ->
    `_attempt` -> ``runner.run_in_slot(partial(_Attempt(task), *args, **kwargs))`` (inside
-   ``trio.move_on_after`` if the task has a timeout) -> ``runner._invoke`` ->
-   ``run_sync_in_thread`` (``_execution.py``): ``trio.to_thread.run_sync(..., limiter=<the
-   run's thread limiter>)``. **Hop**: a worker thread runs `_Attempt.__call__` ->
-   ``task.fn(*args, **kwargs)``; **hop back** as ``to_thread`` returns the value.
+   ``trio.move_on_after`` if the task has a timeout; it checks ``is_async_callable``) ->
+   ``runner._invoke`` -> ``run_sync_in_thread`` (``_execution.py``):
+   ``trio.to_thread.run_sync(_call_in_box, ..., limiter=<the run's thread limiter>)``.
+   **Hop**: a worker thread runs ``_call_in_box`` -> `_Attempt.__call__` ->
+   ``task.fn(*args, **kwargs)``; **hop back** as ``to_thread`` returns.
 6. Trio thread: `_attempts` returns the value (an `Exception` or a Failed State is retried
    while ``retries`` remain, after ``retry_delay_seconds`` slept inside ``runner.lend_slot()``);
    `TaskRunCall.__call__` makes ``Completed(value, "task run 'say_hello-0' completed")``, runs
