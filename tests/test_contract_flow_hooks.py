@@ -119,3 +119,31 @@ def test_has_backpressure_says_whether_submit_may_wait_for_room(
     kind: RunnerKind, runner: BaseTaskRunner
 ) -> None:
     assert runner.has_backpressure is (kind.max_pending is not None)
+
+
+class RunsWorkCancelled(LoopCall):
+    """Runs ``work`` in its slot inside an already-cancelled scope: was it cancelled?"""
+
+    def __init__(self, runner: BaseTaskRunner, work: Any) -> None:
+        self.runner = runner
+        self.work = work
+
+    async def __call__(self) -> bool:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await self.runner.run_in_slot(self.work)
+        return scope.cancelled_caught
+
+
+async def add_without_checkpoint(a: int, b: int) -> int:
+    return a + b
+
+
+@pytest.mark.parametrize(
+    "work", [functools.partial(add, 1, 2), functools.partial(add_without_checkpoint, 1, 2)]
+)
+async def test_run_in_slot_is_a_checkpoint(runner: BaseTaskRunner, work: Any) -> None:
+    async with runner.start():
+        await runner.submit("k", RunsWorkCancelled(runner, work))
+        state = await wait_state(runner, "k")
+    assert state.result() is True
