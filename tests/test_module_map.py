@@ -240,3 +240,15 @@ def test_the_flow_layer_touches_no_private_member_of_a_runner() -> None:
         if isinstance(node, ast.Attribute) and node.attr in private and not _on_self(node)
     }
     assert touched == set()
+
+
+def test_no_runner_module_imports_the_flow_layer() -> None:
+    """The core knows nothing of the flow layer: only the package (which re-exports it) and
+    the demo program, which uses it, import it."""
+    graph = _graph()
+    users = {
+        name
+        for name, imported in graph.items()
+        if not name.startswith(FLOWS) and any(m.startswith(FLOWS) for m in imported)
+    }
+    assert users <= {"trio_runners", "trio_runners._demo"}
