@@ -12,7 +12,7 @@ then ``helpers.f()``) travels by reference.
 `dumps` applies it with cloudpickle: a module that travels by value is registered with
 ``cloudpickle.register_pickle_by_value`` when the pickler first meets one of its objects, for
 the length of that one ``dumps``. Tasks and flows read that same registry to choose how they
-pickle (``_pickle_by_name.py``).
+pickle (``flows/_pickle_by_name.py``).
 """
 
 from __future__ import annotations
