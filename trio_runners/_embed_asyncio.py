@@ -31,6 +31,25 @@ async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.shield(asyncio.ensure_future(asyncio.to_thread(fn, *args)))
 
 
+async def _close_off_loop(background: BackgroundRunner[Any], exc: BaseException | None) -> None:
+    """Leave ``background``'s block from a worker thread, and return only once it has exited:
+    every call then has its State. If the asyncio task is cancelled meanwhile (again, when it
+    is leaving because it was cancelled), the close still runs to its end; the cancellation is
+    raised after it, so the block is never left while the runner is still exiting."""
+    closing = asyncio.ensure_future(asyncio.to_thread(background._close, exc))
+    cancelled: asyncio.CancelledError | None = None
+    while not closing.done():
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError as error:
+            if closing.done() and closing.cancelled():
+                raise  # the close itself was cancelled: nothing left to wait for
+            cancelled = error  # wait again for the close; re-raised below
+    closing.result()  # the close's own error, if any
+    if cancelled is not None:
+        raise cancelled
+
+
 async def _open_off_loop(background: BackgroundRunner[Any]) -> None:
     """Open ``background`` from a worker thread. If the asyncio task is cancelled meanwhile,
     the opening still completes and is then undone (the runner's block cancelled and left) in
@@ -216,6 +235,6 @@ async def run_in_background_async(runner: R) -> AsyncIterator[AsyncBackgroundRun
     try:
         yield AsyncBackgroundRunner(background)
     except BaseException as exc:
-        await _off_loop(background._close, exc)
+        await _close_off_loop(background, exc)
         raise
-    await _off_loop(background._close, None)
+    await _close_off_loop(background, None)
