@@ -12,7 +12,8 @@ from hypothesis import settings
 
 from trio_runners import ConcurrentTaskRunner, StateType
 from trio_runners.testing import ConformanceError, Report, RunnerConformance
-from trio_runners.testing._driver import FileTrace, SyncCall
+from trio_runners.testing._calls import SyncCall
+from trio_runners.testing._log import FileCallLog
 from trio_runners.testing.reference import ReferenceModel
 from trio_runners.testing.strategies import schedules
 
@@ -28,7 +29,7 @@ def test_importing_trio_runners_does_not_import_hypothesis() -> None:
 
 
 def test_sync_calls_pickle_for_process_and_dask_runners(tmp_path: pathlib.Path) -> None:
-    call = SyncCall(FileTrace(f"{tmp_path}/trace"), 3, 0.0, fails=False)
+    call = SyncCall(FileCallLog(f"{tmp_path}/trace"), 3, 0.0, fails=False)
     assert pickle.loads(pickle.dumps(call)) == call
 
 
