@@ -15,7 +15,7 @@ from trio_runners.testing import ConformanceError, Report, RunnerConformance
 from trio_runners.testing._calls import SyncCall
 from trio_runners.testing._log import FileCallLog
 from trio_runners.testing.reference import ReferenceModel
-from trio_runners.testing.strategies import schedules
+from trio_runners.testing.strategies import CallSpec, Schedule, schedules
 
 
 def test_importing_trio_runners_does_not_import_hypothesis() -> None:
@@ -100,3 +100,16 @@ def test_model_backpressure_frees_room_when_a_queued_call_is_cancelled() -> None
     model.advance(10.0)
     assert model.calls[c].started_at == 10.0
     assert model.statistics().queued == 1
+
+
+def test_report_names_the_call_log_and_the_lifecycle_trace_apart() -> None:
+    class Kit(RunnerConformance):
+        runner_factory = ConcurrentTaskRunner
+
+    schedule = Schedule(calls=(CallSpec(1.0, False, 0.0, None),))
+    report = Kit().play(schedule)
+    kinds = [event.kind for event in report.log]
+    assert kinds[:2] == ["submit", "start"], kinds  # the kit's call log
+    assert {event["event"] for event in report.lifecycle} >= {"submitted", "started"}
+    with pytest.warns(DeprecationWarning, match=r"Report\.log"):
+        assert report.trace == report.log  # the old name still reads the call log
