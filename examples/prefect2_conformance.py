@@ -12,6 +12,11 @@ Expected findings (see docs/conformance.md, "Checking a runner you did not write
   - ConcurrentTaskRunner, under Trio: ``start()`` exits normally after the enclosing scope
     cancelled its calls, and the scope does not report ``cancelled_caught``
     (CancellationSwallowed).
+
+``TestPrefect2ConcurrentOnAsyncio`` checks ConcurrentTaskRunner where Prefect runs it, on
+asyncio (``backend = "asyncio"``: anyio's asyncio backend, real time); Prefect 2.20's
+``wait`` uses an asyncio-only Event, so on 2.20 only this class can run it. Its findings are
+not recorded in docs/conformance.md yet.
 """
 
 from __future__ import annotations
@@ -47,3 +52,8 @@ class TestPrefect2Concurrent(RunnerConformance):
     supports_mock_clock = False
     runs_calls_in_process = True
     locals().update(CORE_ONLY)
+
+
+class TestPrefect2ConcurrentOnAsyncio(TestPrefect2Concurrent):
+    # Where Prefect itself runs the runner: anyio's asyncio backend, in real time.
+    backend = "asyncio"

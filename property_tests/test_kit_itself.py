@@ -12,9 +12,10 @@ from hypothesis import settings
 
 from trio_runners import ConcurrentTaskRunner, StateType
 from trio_runners.testing import ConformanceError, Report, RunnerConformance
-from trio_runners.testing._driver import FileTrace, SyncCall
+from trio_runners.testing._calls import SyncCall
+from trio_runners.testing._log import FileCallLog
 from trio_runners.testing.reference import ReferenceModel
-from trio_runners.testing.strategies import schedules
+from trio_runners.testing.strategies import CallSpec, Schedule, schedules
 
 
 def test_importing_trio_runners_does_not_import_hypothesis() -> None:
@@ -28,7 +29,7 @@ def test_importing_trio_runners_does_not_import_hypothesis() -> None:
 
 
 def test_sync_calls_pickle_for_process_and_dask_runners(tmp_path: pathlib.Path) -> None:
-    call = SyncCall(FileTrace(f"{tmp_path}/trace"), 3, 0.0, fails=False)
+    call = SyncCall(FileCallLog(f"{tmp_path}/trace"), 3, 0.0, fails=False)
     assert pickle.loads(pickle.dumps(call)) == call
 
 
@@ -99,3 +100,16 @@ def test_model_backpressure_frees_room_when_a_queued_call_is_cancelled() -> None
     model.advance(10.0)
     assert model.calls[c].started_at == 10.0
     assert model.statistics().queued == 1
+
+
+def test_report_names_the_call_log_and_the_lifecycle_trace_apart() -> None:
+    class Kit(RunnerConformance):
+        runner_factory = ConcurrentTaskRunner
+
+    schedule = Schedule(calls=(CallSpec(1.0, False, 0.0, None),))
+    report = Kit().play(schedule)
+    kinds = [event.kind for event in report.log]
+    assert kinds[:2] == ["submit", "start"], kinds  # the kit's call log
+    assert {event["event"] for event in report.lifecycle} >= {"submitted", "started"}
+    with pytest.warns(DeprecationWarning, match=r"Report\.log"):
+        assert report.trace == report.log  # the old name still reads the call log

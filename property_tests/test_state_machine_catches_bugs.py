@@ -95,7 +95,9 @@ def test_state_machine_catches_cancelled_queued_calls_that_keep_their_room() -> 
 
 
 def test_state_machine_catches_an_as_completed_step_that_loses_an_item() -> None:
-    machine_fails(LosesAnItemOnACancelledStep, "never delivered")
+    # The lost item shows either when the consumer is drained after the exit (an item never
+    # delivered) or at once, when the consumer's next step ends although a call is pending.
+    machine_fails(LosesAnItemOnACancelledStep, "never delivered|ended early")
 
 
 def test_state_machine_catches_a_cancelled_waiter_left_in_the_count() -> None:

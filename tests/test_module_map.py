@@ -15,15 +15,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "trio_runners"
 #: The most lines a module may have.
 MAX_LINES = 400
 
-#: The conformance kit (trio_runners/testing/) is being reshaped by its own owners (issue 13,
-#: item 6: one name per concept, run_schedule as a class, the state machine on anyio's portal):
-#: its modules are not held to the line limit, and import cycles among them are tolerated, until
-#: that lands. Every other module is.
-KIT = "trio_runners.testing"
-
-
-def _in_kit(name: str) -> bool:
-    return name == KIT or name.startswith(KIT + ".")
+#: Modules held to no line limit, each with its reason. strategies.py (413 lines) is being
+#: edited by its owner this round; remove it from here once it is back under the limit.
+LINE_LIMIT_EXEMPT = {"trio_runners.testing.strategies"}
 
 
 def _modules() -> dict[str, Path]:
@@ -107,7 +101,7 @@ def test_no_import_cycle_among_the_modules() -> None:
     assert "trio_runners._calls" in graph["trio_runners._base"]  # and its imports
     # A package's __init__ re-exports its modules: an import of the package from one of its
     # own modules would be a cycle, and is reported as one.
-    cycles = [cycle for cycle in _cycles(graph) if not all(map(_in_kit, cycle))]
+    cycles = _cycles(graph)
     assert cycles == [], f"import cycles: {cycles}"
 
 
@@ -121,7 +115,11 @@ def test_no_module_is_over_the_line_limit() -> None:
         name: len(path.read_text(encoding="utf-8").splitlines())
         for name, path in _modules().items()
     }
-    over = {name: lines for name, lines in sizes.items() if lines > MAX_LINES and not _in_kit(name)}
+    over = {
+        name: lines
+        for name, lines in sizes.items()
+        if lines > MAX_LINES and name not in LINE_LIMIT_EXEMPT
+    }
     assert over == {}, f"over {MAX_LINES} lines: {over}"
 
 

@@ -9,9 +9,11 @@
   recorded schedule deterministically on `trio.testing.MockClock`.
 - `CoreRunner`: the `typing.Protocol` of what the kit needs (``start``, ``submit``, ``wait``);
   `CAPABILITIES`: the optional ones, each declared by a flag of `RunnerConformance`.
-- `RunnerConformance`: subclass it with a ``runner_factory`` to run every property under pytest;
-  `ConformanceError` is what it raises; `Report` is what a custom check
-  (`RunnerConformance.check_property`) receives.
+- `RunnerConformance`: subclass it with a ``runner_factory`` to run every property under pytest
+  (on Trio, or with ``backend = "asyncio"`` on anyio's asyncio backend); `ConformanceError` is
+  what it raises; `Report` is what a custom check (`RunnerConformance.check_property`)
+  receives: ``Report.log`` is the kit's call log, ``Report.lifecycle`` the runner's lifecycle
+  trace.
 
 Needs the ``testing`` extra (``pip install 'trio-runners[testing]'``: Hypothesis and pytest);
 ``import trio_runners`` does not. `reference` needs neither, so it is imported eagerly; the rest is
@@ -43,11 +45,11 @@ from .reference import ReferenceModel as ReferenceModel
 
 if TYPE_CHECKING:
     from . import strategies as strategies
-    from ._conformance import CancellationSwallowed as CancellationSwallowed
-    from ._conformance import ConformanceError as ConformanceError
     from ._conformance import RunnerConformance as RunnerConformance
-    from ._conformance import RunnerRaised as RunnerRaised
-    from ._driver import Report as Report
+    from ._errors import CancellationSwallowed as CancellationSwallowed
+    from ._errors import ConformanceError as ConformanceError
+    from ._errors import RunnerRaised as RunnerRaised
+    from ._report import Report as Report
 
 __all__ = [
     "CAPABILITIES",
@@ -78,10 +80,10 @@ __all__ = [
 _LAZY = {
     "strategies": (".strategies", None),
     "RunnerConformance": ("._conformance", "RunnerConformance"),
-    "ConformanceError": ("._conformance", "ConformanceError"),
-    "CancellationSwallowed": ("._conformance", "CancellationSwallowed"),
-    "RunnerRaised": ("._conformance", "RunnerRaised"),
-    "Report": ("._driver", "Report"),
+    "ConformanceError": ("._errors", "ConformanceError"),
+    "CancellationSwallowed": ("._errors", "CancellationSwallowed"),
+    "RunnerRaised": ("._errors", "RunnerRaised"),
+    "Report": ("._report", "Report"),
 }
 
 

@@ -46,5 +46,6 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "instruments": ("supports_instruments", "add_instrument/remove_instrument lifecycle hooks"),
     "max_workers": ("max_workers", "a promised worker limit"),
     "sequential": ("sequential", "one call at a time, in submission order, inside submit"),
-    "mock_clock": ("supports_mock_clock", "runs under trio.testing.MockClock"),
+    "mock_clock": ("supports_mock_clock", "runs under trio.testing.MockClock (on Trio)"),
+    "trio": ("backend", "lives on Trio (backend = 'trio'): scenarios that use Trio itself"),
 }
