@@ -8,6 +8,8 @@ kit plays against a runner; build your own with the strategies here or by hand.
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 from hypothesis import strategies as st
 
@@ -99,12 +101,27 @@ class Schedule:
     consumer_delays: tuple[float, ...] | None = None
 
 
+# Strategies are built once per set of arguments and shared (they are immutable): Hypothesis
+# validates a strategy object the first time it draws from it, and building and validating
+# fresh ones for every draw of every example cost more than playing the example itself.
+
+
 def ticks(max_units: int = 3) -> st.SearchStrategy[float]:
     """Non-negative times up to ``max_units``: whole numbers or k/64 fractions (exact floats)."""
-    return st.one_of(
-        st.integers(0, max_units).map(float),
-        st.integers(0, max_units * FRACTION).map(lambda k: k / FRACTION),
-    )
+    return _ticks(max_units)
+
+
+@functools.cache
+def _ticks(max_units: int) -> st.SearchStrategy[float]:
+    # One integer draw, not a `one_of` of two: ``0 .. top`` are the k/64 fractions (0 first,
+    # so values shrink towards 0), the rest are whole numbers, about as likely as a fraction,
+    # so that times often coincide exactly.
+    top = max_units * FRACTION
+
+    def tick(k: int) -> float:
+        return k / FRACTION if k <= top else float((k - top - 1) % (max_units + 1))
+
+    return st.integers(0, 2 * top + 1).map(tick)
 
 
 def durations(max_units: int = 3) -> st.SearchStrategy[float]:
@@ -114,6 +131,11 @@ def durations(max_units: int = 3) -> st.SearchStrategy[float]:
 
 def timeouts(max_units: int = 4) -> st.SearchStrategy[float | None]:
     """A `wait` timeout: None (wait as long as it takes), 0 (poll), or a tick value."""
+    return _timeouts(max_units)
+
+
+@functools.cache
+def _timeouts(max_units: int) -> st.SearchStrategy[float | None]:
     return st.one_of(st.none(), st.just(0.0), ticks(max_units))
 
 
@@ -124,6 +146,11 @@ def outcomes() -> st.SearchStrategy[bool]:
 
 def cancel_points(max_units: int = 4) -> st.SearchStrategy[float | None]:
     """When to cancel: None (never), or a tick value (relative or absolute, per use)."""
+    return _cancel_points(max_units)
+
+
+@functools.cache
+def _cancel_points(max_units: int) -> st.SearchStrategy[float | None]:
     return st.one_of(st.none(), ticks(max_units))
 
 
@@ -137,6 +164,13 @@ def call_specs(
 ) -> st.SearchStrategy[CallSpec]:
     """One call: duration, outcome, delay before its submission, optional cancel point;
     ``crashes``: sometimes a `BaseException` of `CRASH_KINDS` instead."""
+    return _call_specs(failures, cancels, max_duration, crashes)
+
+
+@functools.cache
+def _call_specs(
+    failures: bool, cancels: bool, max_duration: int, crashes: bool
+) -> st.SearchStrategy[CallSpec]:
     return st.builds(
         CallSpec,
         duration=durations(max_duration),
@@ -167,41 +201,41 @@ def schedules(
     crashes: bool = False,
 ) -> Schedule:
     """A `Schedule`; each keyword switches one kind of event on or off."""
-    calls = tuple(
-        draw(
-            st.lists(
-                call_specs(failures=failures, cancels=cancels, crashes=crashes),
-                min_size=min_calls,
-                max_size=max_calls,
-            )
-        )
-    )
+    calls = tuple(draw(_call_lists(min_calls, max_calls, failures, cancels, crashes)))
     n = len(calls)
-    wait_specs: tuple[WaitSpec, ...] = ()
-    if waits:
-        wait_specs = tuple(
-            draw(
-                st.lists(
-                    st.builds(
-                        WaitSpec,
-                        call=st.integers(0, n - 1),
-                        delay=ticks(4),
-                        timeout=timeouts(),
-                    ),
-                    max_size=2 * n,
-                )
-            )
-        )
     return Schedule(
         calls=calls,
-        waits=wait_specs,
+        waits=tuple(draw(_wait_lists(n))) if waits else (),
         cancel_all_at=draw(cancel_points(6)) if cancel_all else None,
         scope_cancel_at=draw(cancel_points(6)) if scope_cancel else None,
         raise_at=draw(cancel_points(6)) if raise_in_block else None,
-        consumer_delays=(
-            tuple(draw(st.lists(ticks(2), min_size=n, max_size=n))) if release else None
-        ),
+        consumer_delays=tuple(draw(_consumer_delays(n))) if release else None,
     )
+
+
+@functools.cache
+def _call_lists(
+    min_calls: int, max_calls: int, failures: bool, cancels: bool, crashes: bool
+) -> st.SearchStrategy[list[CallSpec]]:
+    return st.lists(
+        call_specs(failures=failures, cancels=cancels, crashes=crashes),
+        min_size=min_calls,
+        max_size=max_calls,
+    )
+
+
+@functools.cache
+def _wait_lists(n: int) -> st.SearchStrategy[list[WaitSpec]]:
+    """Up to ``2 * n`` waiters on calls ``0 .. n - 1``."""
+    return st.lists(
+        st.builds(WaitSpec, call=st.integers(0, n - 1), delay=ticks(4), timeout=timeouts()),
+        max_size=2 * n,
+    )
+
+
+@functools.cache
+def _consumer_delays(n: int) -> st.SearchStrategy[list[float]]:
+    return st.lists(ticks(2), min_size=n, max_size=n)
 
 
 # ---------------------------------------------------------------------- scenario specs
