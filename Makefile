@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install-dev lint typecheck pytest properties thorough stress stress-ci mutants check-prefect2 docs serve-docs bench bench-quick bench-parallel clean
+.PHONY: demo test install-dev lint typecheck pytest properties thorough thorough-all stress stress-ci mutants check-prefect2 docs serve-docs bench bench-quick bench-parallel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,17 @@ pytest: install-dev
 properties: install-dev
 	$(BIN)/python -m pytest property_tests --hypothesis-show-statistics
 
+# thorough: 10,000 examples of every property for the Sequential, Concurrent (unbounded and
+# max_workers=3) and ThreadPool (async calls on a MockClock, sync calls in threads) classes of
+# the kit, on two pytest-xdist workers: under 30 minutes on two idle cores (docs/conformance.md).
+# thorough-all: every property file at 10,000 examples (hours).
+THOROUGH_CLASSES = $(addprefix property_tests/test_our_runners.py::,TestSequential \
+	TestConcurrentUnbounded TestConcurrentThreeWorkers TestThreadPoolAsyncCalls TestThreadPoolSyncCalls)
 thorough: install-dev
-	$(BIN)/python -m pytest property_tests --hypothesis-profile thorough
+	$(BIN)/python -m pytest -n 2 $(THOROUGH_CLASSES) --hypothesis-profile thorough
+
+thorough-all: install-dev
+	$(BIN)/python -m pytest -n 2 property_tests --hypothesis-profile thorough
 
 # The process and Dask conformance properties and the flows tests while a busy loop per CPU
 # competes with them (tools/stress.py). STRESS_ARGS=--ci: the bounded slice CI runs;
