@@ -163,18 +163,7 @@ class TestInlineAsyncioRunner(RunnerConformance):
     locals().update(CORE_ONLY)
 
 
-EMBED_EXIT_BUG = (
-    "the kit found it: run_in_background_async leaves its block, when the host task is"
-    " cancelled again while the runner closes, before the runner has exited; a wait() then"
-    " returns None, raises RuntimeError('This portal is not running') or a stray"
-    " asyncio.CancelledError (see test_embedded_block_left_by_a_cancellation_has_exited)"
-)
-
-
 class TestConcurrentEmbeddedInAsyncio(RunnerConformance):
-    # Properties whose schedules cancel the enclosing scope or raise in the block meet the bug
-    # above; the others pass. Not strict: an example must hit the race to fail.
-    pytestmark = pytest.mark.xfail(reason=EMBED_EXIT_BUG, strict=False)
     runner_factory = staticmethod(_typed(EmbeddedConcurrent))
     backend = "asyncio"
     time_unit = 0.005
@@ -214,7 +203,6 @@ async def _leave_by_a_double_cancellation() -> State[Any] | str | None:
         return repr(exc)
 
 
-@pytest.mark.xfail(reason=EMBED_EXIT_BUG, strict=True)
 def test_embedded_block_left_by_a_cancellation_has_exited() -> None:
     """Once the block of run_in_background_async is left, every call has its State: here
     Cancelled, read without error. Each attempt races the close; 20 attempts fail on main."""

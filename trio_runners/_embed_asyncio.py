@@ -31,6 +31,14 @@ async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.shield(asyncio.ensure_future(asyncio.to_thread(fn, *args)))
 
 
+def _task_cancelling() -> bool:
+    """Whether the current asyncio task is being cancelled (on Python 3.10, which cannot tell,
+    assume it is: the cancellation then propagates)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
+
+
 async def _close_off_loop(background: BackgroundRunner[Any], exc: BaseException | None) -> None:
     """Leave ``background``'s block from a worker thread, and return only once it has exited:
     every call then has its State. If the asyncio task is cancelled meanwhile (again, when it
@@ -114,7 +122,20 @@ class AsyncBackgroundRunner(Generic[R]):
         if row.from_states and self._embedding.exited():  # every call has its State
             await asyncio.sleep(0)  # still a checkpoint of the asyncio task
             return self.runner.state(args[0])
-        return await self._bridge(row.on(self.runner), *args)
+        try:
+            return await self._bridge(row.on(self.runner), *args)
+        except RuntimeError:
+            # The block was left while this request hopped: the portal had stopped.
+            if row.from_states and self._embedding.exited():
+                return self.runner.state(args[0])
+            raise
+        except asyncio.CancelledError:
+            # The block was left by an exception while this request waited: the portal
+            # cancelled its tasks after every call had been given its State. (A cancellation
+            # of this asyncio task itself propagates.)
+            if row.from_states and self._embedding.exited() and not _task_cancelling():
+                return self.runner.state(args[0])
+            raise
 
     async def submit(self, key: Hashable, call: Callable[[], Any]) -> None:
         """`BaseTaskRunner.submit`: returns once the runner has accepted the call (for the

@@ -179,6 +179,11 @@ class BackgroundRunner(Generic[R]):
             return self.runner.state(args[0])
         try:
             return self._call(row.on(self.runner), *args)
+        except RuntimeError:
+            # The block was left while this request hopped: the portal had stopped.
+            if row.from_states and self._embedding.exited():
+                return self.runner.state(args[0])
+            raise
         except concurrent.futures.CancelledError:
             if not (row.awaited and row.from_states):
                 raise
