@@ -42,8 +42,9 @@ def _task_cancelling() -> bool:
 async def _close_off_loop(background: BackgroundRunner[Any], exc: BaseException | None) -> None:
     """Leave ``background``'s block from a worker thread, and return only once it has exited:
     every call then has its State. If the asyncio task is cancelled meanwhile (again, when it
-    is leaving because it was cancelled), the close still runs to its end; the cancellation is
-    raised after it, so the block is never left while the runner is still exiting."""
+    is leaving because it was cancelled), the close still runs to its end; then, leaving
+    normally, the cancellation is raised, and leaving by ``exc``, the caller re-raises ``exc``.
+    So the block is never left while the runner is still exiting."""
     closing = asyncio.ensure_future(asyncio.to_thread(background._close, exc))
     cancelled: asyncio.CancelledError | None = None
     while not closing.done():
@@ -54,8 +55,10 @@ async def _close_off_loop(background: BackgroundRunner[Any], exc: BaseException 
                 raise  # the close itself was cancelled: nothing left to wait for
             cancelled = error  # wait again for the close; re-raised below
     closing.result()  # the close's own error, if any
-    if cancelled is not None:
+    if cancelled is not None and exc is None:
         raise cancelled
+    # Leaving by ``exc``: the caller re-raises it, as a Trio nursery keeps its body's
+    # exception when a cancellation arrives while it waits for its children.
 
 
 async def _open_off_loop(background: BackgroundRunner[Any]) -> None:
