@@ -9,10 +9,13 @@ list of event dicts) and raise `TraceViolation`. Each ``judge_*`` runs the match
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 from collections.abc import Callable
 from typing import Any
+
+import trio
 
 from .. import _trace
 from .._states import State
@@ -75,9 +78,17 @@ def _ended_cancelled(report: Report, state: State[Any], timeline: _Timeline) -> 
     ``cancelled`` labels a cancelled call Crashed)."""
     if state.is_cancelled():
         return True
-    return (
-        state.is_crashed() and "cancelled" in report.crashed_means and timeline.cancel is not None
-    )
+    if not (state.is_crashed() and "cancelled" in report.crashed_means):
+        return False
+    # Crashed as this runner labels a cancellation: one the kit asked for, or one the State
+    # itself names (the event loop's cancellation exception, e.g. a call the runner accepted
+    # while its own task group was being cancelled), as a Cancelled State would be accepted.
+    return timeline.cancel is not None or _is_cancellation(state.exception())
+
+
+def _is_cancellation(error: BaseException | None) -> bool:
+    """``error`` is trio's or asyncio's cancellation exception."""
+    return isinstance(error, (trio.Cancelled, asyncio.CancelledError))
 
 
 def judge_states(report: Report) -> list[str]:
