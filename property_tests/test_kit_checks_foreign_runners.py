@@ -139,6 +139,11 @@ def test_a_core_only_runner_gets_the_core_properties() -> None:
         ("test_sequential_ordering", ["'sequential'"]),
         ("test_state_machine_agrees_with_reference_model", ["'cancel'", "'as_completed'"]),
         ("test_waiters_and_as_completed_survive_their_own_cancellation", ["'as_completed'"]),
+        # supports_flow_hooks = None (the default): found missing on the runner itself.
+        ("test_run_in_slot_runs_a_loop_calls_work", ["'flow_hooks'", "run_in_slot"]),
+        ("test_nested_loop_calls_lend_their_slot", ["'flow_hooks'", "lend_slot"]),
+        ("test_lend_slot_outside_a_call_lends_nothing", ["'flow_hooks'", "lend_slot"]),
+        ("test_has_backpressure_says_whether_submit_may_wait", ["'flow_hooks'"]),
     ],
 )
 def test_a_missing_capability_is_a_skip_that_names_it(
@@ -212,4 +217,45 @@ def test_kit_reports_start_swallowing_an_enclosing_cancellation() -> None:
         check.test_cancellation_ends_each_call_once_and_propagates,
         CancellationSwallowed,
         "does not report cancelled_caught",
+    )
+
+
+FLOW_HOOK_TESTS = [
+    "test_run_in_slot_runs_a_loop_calls_work",
+    "test_nested_loop_calls_lend_their_slot",
+    "test_lend_slot_outside_a_call_lends_nothing",
+    "test_has_backpressure_says_whether_submit_may_wait",
+]
+
+
+@pytest.mark.parametrize("test_name", FLOW_HOOK_TESTS)
+def test_flow_hooks_declared_false_are_skipped_naming_the_capability(test_name: str) -> None:
+    cls = type(
+        "Check",
+        (RunnerConformance,),
+        {"runner_factory": staticmethod(DictRunner), **CORE_ONLY, "supports_flow_hooks": False},
+    )
+    with pytest.raises(
+        pytest.skip.Exception,
+        match=r"needs capability 'flow_hooks' \(supports_flow_hooks = False\)",
+    ):
+        getattr(cls(), test_name)()
+
+
+@pytest.mark.parametrize("test_name", FLOW_HOOK_TESTS)
+def test_flow_hooks_declared_but_missing_are_a_conformance_error(test_name: str) -> None:
+    cls = type(
+        "Check",
+        (RunnerConformance,),
+        {
+            "runner_factory": staticmethod(DictRunner),
+            "hypothesis_settings": FAST,
+            **CORE_ONLY,
+            "supports_flow_hooks": True,
+        },
+    )
+    _reported(
+        getattr(cls(), test_name),
+        ConformanceError,
+        "supports_flow_hooks = True, but the runner has no run_in_slot, lend_slot",
     )
