@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 
 from ._flow_hook_gated import play_backpressure, play_lend_outside
 from ._flow_hook_scenarios import play_slot_work, play_tree
-from ._flow_hook_specs import hook_tree_specs, slot_work_specs
+from ._flow_hook_specs import (
+    HookNode,
+    HookTreeSpec,
+    SlotWork,
+    SlotWorkSpec,
+    hook_tree_specs,
+    slot_work_specs,
+)
 from ._scenario_tests import Scenario
 from ._settings import KitSettings, always, in_process
 
@@ -33,6 +40,24 @@ def _queue_lengths(cls: type[KitSettings]) -> st.SearchStrategy[int]:
     return st.integers(k + 1, k + (cls.max_pending or 0) + 2)
 
 
+#: Always played first (a runner whose calls run elsewhere gets few examples): work that
+#: returns, raises, and never checkpoints in an already-cancelled scope.
+_SLOT_WORK_EXAMPLE = SlotWorkSpec(
+    (
+        SlotWork(value=1, raises=False, checkpoint=True, cancelled=False),
+        SlotWork(value=2, raises=True, checkpoint=True, cancelled=False),
+        SlotWork(value=3, raises=False, checkpoint=False, cancelled=True),
+    )
+)
+#: A chain through the three ways to wait, the innermost waited for only by ``lend_slot``.
+_TREE_EXAMPLE = HookTreeSpec(
+    (
+        HookNode(
+            "wait", (HookNode("lend_and_wait", (HookNode("lend_and_event", (HookNode("wait"),)),)),)
+        ),
+    )
+)
+
 FLOW_HOOK_SCENARIOS: dict[str, Scenario] = {
     "test_run_in_slot_runs_a_loop_calls_work": Scenario(
         title=lambda cls: "run_in_slot",
@@ -40,6 +65,7 @@ FLOW_HOOK_SCENARIOS: dict[str, Scenario] = {
         play=play_slot_work,
         skip=always,
         share=0.25,
+        examples=lambda cls: [_SLOT_WORK_EXAMPLE],
         doc="LoopCalls hand work (returning or raising; async work that never checkpoints) to "
         "run_in_slot: each gets the work's result or its exception; in an already-cancelled "
         "scope run_in_slot raises trio.Cancelled (a checkpoint); LoopCalls run in this "
@@ -52,6 +78,7 @@ FLOW_HOOK_SCENARIOS: dict[str, Scenario] = {
         play=play_tree,
         skip=always,
         share=0.25,
+        examples=lambda cls: [_TREE_EXAMPLE],
         doc="Random trees of LoopCalls that run work through run_in_slot, submit their "
         "children to their own runner and wait for them (wait, wait inside lend_slot(), an "
         "event inside lend_slot()): nothing deadlocks, even with one worker; each ends "
