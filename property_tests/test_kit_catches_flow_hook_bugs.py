@@ -3,7 +3,8 @@
 Each broken runner breaks one promise of docs/contract.md ("What a call may ask of its
 runner"): a ``lend_slot`` that does not lend (a nested wait with one worker deadlocks: the
 kit's deadlock guard turns it into a `ConformanceError`, on a MockClock at once), a
-``run_in_slot`` that is not a checkpoint, one that swallows the work's exception, a
+``run_in_slot`` that is not a checkpoint, one that swallows the work's exception or its
+cancellation, a
 ``has_backpressure`` that lies, and a ``lend_slot`` that lends a slot its caller does not
 hold. Each test runs the property that should notice and asserts the kit reports it.
 """
@@ -68,6 +69,18 @@ class RunInSlotSwallowsErrors(ConcurrentTaskRunner):  # type: ignore[misc]
         except Exception:
             if current_call.get() is None:
                 raise  # the refusal from outside its calls is kept
+            return None
+
+
+class RunInSlotSwallowsCancelled(ConcurrentTaskRunner):  # type: ignore[misc]
+    """Work cancelled while it runs returns None instead of letting ``trio.Cancelled``
+    through (it does checkpoint first: a scope cancelled before is honoured)."""
+
+    async def run_in_slot(self, call: Callable[[], Any]) -> Any:
+        await trio.lowlevel.checkpoint()
+        try:
+            return await super().run_in_slot(call)
+        except trio.Cancelled:
             return None
 
 
@@ -210,6 +223,15 @@ def test_kit_catches_a_run_in_slot_that_is_not_a_checkpoint() -> None:
 def test_kit_catches_a_run_in_slot_that_swallows_the_works_exception() -> None:
     check = kit(RunInSlotSwallowsErrors)
     assert_reported(check.test_run_in_slot_runs_a_loop_calls_work, "run_in_slot", "the work raised")
+
+
+def test_kit_catches_a_run_in_slot_that_swallows_the_cancellation_of_its_work() -> None:
+    check = kit(RunInSlotSwallowsCancelled)
+    assert_reported(
+        check.test_run_in_slot_runs_a_loop_calls_work,
+        "run_in_slot",
+        "its scope was cancelled while the work ran",
+    )
 
 
 def test_kit_catches_a_has_backpressure_that_hides_max_pending() -> None:

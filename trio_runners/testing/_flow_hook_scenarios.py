@@ -28,10 +28,16 @@ from ._settings import KitSettings
 __all__ = ["play_slot_work", "play_tree"]
 
 
-def _work(kit: KitSettings, value: int, raises: bool = False, checkpoint: bool = True) -> Any:
+def _work(
+    kit: KitSettings,
+    value: int,
+    raises: bool = False,
+    checkpoint: bool = True,
+    block: bool = False,
+) -> Any:
     if kit.call_kind == "sync":
         return functools.partial(sync_work, value, raises)
-    return functools.partial(async_work, value, raises, checkpoint)
+    return functools.partial(async_work, value, raises, checkpoint, block)
 
 
 # ---------------------------------------------------------------------- run_in_slot
@@ -40,14 +46,22 @@ def _work(kit: KitSettings, value: int, raises: bool = False, checkpoint: bool =
 def play_slot_work(kit: KitSettings, spec: SlotWorkSpec) -> list[str]:
     """`LoopCall` objects hand work to ``run_in_slot``: each gets what its work returned, or
     the work's exception raised to it; inside an already-cancelled scope ``run_in_slot``
-    raises `trio.Cancelled` (a checkpoint, even for work that never checkpoints); each
+    raises `trio.Cancelled` (a checkpoint, even for work that never checkpoints), and so it
+    does when the scope is cancelled while async work runs (the work is cancelled); each
     `LoopCall` runs in this process; ``run_in_slot`` outside the runner's calls raises
     `RuntimeError`."""
     return play_with_hooks(kit, spec, _slot_work)
 
 
+def _cancel(kit: KitSettings, work: SlotWork) -> str:
+    """How the work is cancelled: sync work cannot block until cancelled, so not "during"."""
+    if work.cancel == "during" and kit.call_kind == "sync":
+        return "before"
+    return work.cancel
+
+
 def _expected(work: SlotWork) -> tuple[str, Any]:
-    if work.cancelled:
+    if work.cancel != "no":
         return "cancelled", None
     if work.raises:
         return "raised", (work.value,)
@@ -68,10 +82,15 @@ def _judge(i: int, work: SlotWork, state: Any) -> str | None:
     if (outcome, detail) == expected:
         return None
     got = f"run_in_slot() {outcome} {detail!r}" if outcome != "cancelled" else "it was cancelled"
-    if work.cancelled:
+    if work.cancel == "before":
         return (
             f"{where}: inside an already-cancelled scope {got} instead of raising"
             " trio.Cancelled: run_in_slot() must be a checkpoint"
+        )
+    if work.cancel == "during":
+        return (
+            f"{where}: its scope was cancelled while the work ran, and {got} instead of"
+            " raising trio.Cancelled: the work must be cancelled and Cancelled propagate"
         )
     if work.raises:
         return f"{where}: the work raised SlotWorkError({work.value}), but {got}"
@@ -95,8 +114,9 @@ async def _slot_work(
                     " RuntimeError"
                 )
             for i, work in enumerate(spec.works):
-                made = _work(kit, work.value, work.raises, work.checkpoint)
-                await runner.submit(key(i), HandsWork(runner, made, work.cancelled))
+                cancel = _cancel(kit, work)
+                made = _work(kit, work.value, work.raises, work.checkpoint, cancel == "during")
+                await runner.submit(key(i), HandsWork(runner, made, cancel))
             for i in range(len(spec.works)):
                 states.append(await runner.wait(key(i)))
     if guard.cancelled_caught:

@@ -1,7 +1,7 @@
 """Specs and strategies of the flow-hook scenarios (capability ``flow_hooks``).
 
 `SlotWorkSpec` is a batch of `LoopCall` objects, each handing one piece of work to
-``run_in_slot`` (returning or raising, checkpointing or not, in a cancelled scope or not);
+``run_in_slot`` (returning or raising, checkpointing or not, cancelled before or while it runs);
 `HookTreeSpec` is a random tree of nested `LoopCall` objects that submit their children to their
 own runner and wait for them in one of three ways (`HOW_TO_WAIT`).
 """
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 __all__ = [
     "HOW_TO_WAIT",
+    "CancelAt",
     "HookNode",
     "HookTreeSpec",
     "SlotWork",
@@ -29,18 +30,21 @@ __all__ = [
 #: ``lend_slot`` can let the children run).
 HowToWait = Literal["wait", "lend_and_wait", "lend_and_event"]
 HOW_TO_WAIT: tuple[HowToWait, ...] = ("wait", "lend_and_wait", "lend_and_event")
+CancelAt = Literal["no", "before", "during"]
 
 
 @attrs.frozen
 class SlotWork:
     """One `LoopCall`: it hands ``run_in_slot`` work that returns ``value`` or raises (with
     ``value`` in the exception); ``checkpoint``: async work checkpoints itself;
-    ``cancelled``: ``run_in_slot`` is called inside an already-cancelled scope."""
+    ``cancel``: ``"before"``, ``run_in_slot`` is called inside an already-cancelled scope;
+    ``"during"``, the work blocks until its scope is cancelled (async work only: for sync
+    work the kit plays it as ``"before"``); ``"no"``."""
 
     value: int
     raises: bool
     checkpoint: bool
-    cancelled: bool
+    cancel: CancelAt
 
 
 @attrs.frozen
@@ -68,7 +72,8 @@ class HookTreeSpec:
 
 
 def slot_work_specs(max_calls: int = 6) -> st.SearchStrategy[SlotWorkSpec]:
-    work = st.builds(SlotWork, st.integers(0, 99), st.booleans(), st.booleans(), st.booleans())
+    cancel = st.sampled_from(("no", "before", "during"))
+    work = st.builds(SlotWork, st.integers(0, 99), st.booleans(), st.booleans(), cancel)
     return st.builds(SlotWorkSpec, st.lists(work, min_size=1, max_size=max_calls).map(tuple))
 
 

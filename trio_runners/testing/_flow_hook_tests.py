@@ -41,12 +41,13 @@ def _queue_lengths(cls: type[KitSettings]) -> st.SearchStrategy[int]:
 
 
 #: Always played first (a runner whose calls run elsewhere gets few examples): work that
-#: returns, raises, and never checkpoints in an already-cancelled scope.
+#: returns, raises, never checkpoints in an already-cancelled scope, is cancelled while it runs.
 _SLOT_WORK_EXAMPLE = SlotWorkSpec(
     (
-        SlotWork(value=1, raises=False, checkpoint=True, cancelled=False),
-        SlotWork(value=2, raises=True, checkpoint=True, cancelled=False),
-        SlotWork(value=3, raises=False, checkpoint=False, cancelled=True),
+        SlotWork(value=1, raises=False, checkpoint=True, cancel="no"),
+        SlotWork(value=2, raises=True, checkpoint=True, cancel="no"),
+        SlotWork(value=3, raises=False, checkpoint=False, cancel="before"),
+        SlotWork(value=4, raises=True, checkpoint=True, cancel="during"),
     )
 )
 #: A chain through the three ways to wait, the innermost waited for only by ``lend_slot``.
@@ -68,7 +69,8 @@ FLOW_HOOK_SCENARIOS: dict[str, Scenario] = {
         examples=lambda cls: [_SLOT_WORK_EXAMPLE],
         doc="LoopCalls hand work (returning or raising; async work that never checkpoints) to "
         "run_in_slot: each gets the work's result or its exception; in an already-cancelled "
-        "scope run_in_slot raises trio.Cancelled (a checkpoint); LoopCalls run in this "
+        "scope run_in_slot raises trio.Cancelled (a checkpoint), and so it does when the scope is "
+        "cancelled while async work runs; LoopCalls run in this "
         "process; run_in_slot outside the runner's calls raises RuntimeError.",
         needs=_NEEDS,
     ),
