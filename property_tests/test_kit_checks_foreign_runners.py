@@ -6,7 +6,8 @@ tasks. Correct, it passes every property that applies and each other property is
 naming the capability it lacks. With one bug planted at a time (the three kinds the kit found
 in Prefect 2's runners: ``wait`` raising for a running call, ``submit`` swallowing an
 enclosing cancellation, ``start()`` swallowing it), the kit reports a `ConformanceError` of
-the matching kind, with a shrunk schedule.
+the matching kind, with a shrunk schedule. It has none of the flow-layer hooks (capability
+``flow_hooks``): those properties are skipped naming it, or fail if it claims them.
 """
 
 from __future__ import annotations
@@ -212,4 +213,58 @@ def test_kit_reports_start_swallowing_an_enclosing_cancellation() -> None:
         check.test_cancellation_ends_each_call_once_and_propagates,
         CancellationSwallowed,
         "does not report cancelled_caught",
+    )
+
+
+FLOW_HOOK_TESTS = [
+    "test_run_in_slot_runs_a_loop_calls_work",
+    "test_nested_loop_calls_lend_their_slot",
+    "test_lend_slot_outside_a_call_lends_nothing",
+    "test_has_backpressure_says_whether_submit_may_wait",
+]
+
+
+def _flow_hooks_check(**flags: Any) -> RunnerConformance:
+    """A new kit class each time: Hypothesis wants one executor per ``@given`` test."""
+    cls = type(
+        "Check",
+        (RunnerConformance,),
+        {
+            "runner_factory": staticmethod(DictRunner),
+            "hypothesis_settings": FAST,
+            **CORE_ONLY,
+            **flags,
+        },
+    )
+    check: RunnerConformance = cls()
+    return check
+
+
+@pytest.mark.parametrize("test_name", FLOW_HOOK_TESTS)
+def test_flow_hooks_missing_on_the_runner_are_skipped_naming_the_capability(
+    test_name: str,
+) -> None:
+    # supports_flow_hooks = None (the default): found out on the runner when the test runs.
+    with pytest.raises(pytest.skip.Exception) as info:
+        getattr(_flow_hooks_check(), test_name)()
+    message = str(info.value)
+    assert message.startswith("needs capability 'flow_hooks' (supports_flow_hooks = None"), message
+    assert "run_in_slot, lend_slot, has_backpressure" in message, message
+
+
+@pytest.mark.parametrize("test_name", FLOW_HOOK_TESTS)
+def test_flow_hooks_declared_false_are_skipped_naming_the_capability(test_name: str) -> None:
+    with pytest.raises(
+        pytest.skip.Exception,
+        match=r"needs capability 'flow_hooks' \(supports_flow_hooks = False\)",
+    ):
+        getattr(_flow_hooks_check(supports_flow_hooks=False), test_name)()
+
+
+@pytest.mark.parametrize("test_name", FLOW_HOOK_TESTS)
+def test_flow_hooks_declared_but_missing_are_a_conformance_error(test_name: str) -> None:
+    _reported(
+        getattr(_flow_hooks_check(supports_flow_hooks=True), test_name),
+        ConformanceError,
+        "supports_flow_hooks = True, but the runner has no run_in_slot, lend_slot",
     )

@@ -8,7 +8,9 @@
   any trace (the property tests run them on every example too), and `replay`, which re-runs a
   recorded schedule deterministically on `trio.testing.MockClock`.
 - `CoreRunner`: the `typing.Protocol` of what the kit needs (``start``, ``submit``, ``wait``);
-  `CAPABILITIES`: the optional ones, each declared by a flag of `RunnerConformance`.
+  `CAPABILITIES`: the optional ones, each declared by a flag of `RunnerConformance`;
+  `FlowHooksRunner`: the protocol of capability ``flow_hooks`` (``run_in_slot``,
+  ``lend_slot``, ``has_backpressure``: what the flow layer asks of a runner).
 - `RunnerConformance`: subclass it with a ``runner_factory`` to run every property under pytest
   (on Trio, or with ``backend = "asyncio"`` on anyio's asyncio backend); `ConformanceError` is
   what it raises; `Report` is what a custom check (`RunnerConformance.check_property`)
@@ -41,6 +43,7 @@ from .._trace import schedule_of as schedule_of
 from . import reference as reference
 from ._protocol import CAPABILITIES as CAPABILITIES
 from ._protocol import CoreRunner as CoreRunner
+from ._protocol import FlowHooksRunner as FlowHooksRunner
 from .reference import ReferenceModel as ReferenceModel
 
 if TYPE_CHECKING:
@@ -56,6 +59,7 @@ __all__ = [
     "CancellationSwallowed",
     "ConformanceError",
     "CoreRunner",
+    "FlowHooksRunner",
     "RunnerRaised",
     "ReplayedCrash",
     "ReplayedError",

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ._errors import ConformanceError
+from ._flow_hook_tests import FLOW_HOOK_SCENARIOS, sized
 from ._log import CallLog
 from ._play import new_logs, play
 from ._properties import PROPERTIES, make_test
@@ -65,6 +66,11 @@ class RunnerConformance(KitSettings):
     ``supports_release``, ``supports_statistics``, ``supports_as_completed``,
     ``supports_instruments``. Schedules then draw no action that needs it, and a property
     that cannot do without it is skipped with the capability named.
+      supports_flow_hooks: ``run_in_slot``, ``lend_slot``, ``has_backpressure`` and
+        ``LoopCall`` (`trio_runners.testing.FlowHooksRunner`, what the flow layer asks of a
+        runner). None (default): found out on the runner when a test runs; a runner without
+        them gets those properties skipped naming capability ``flow_hooks``. True: the kit
+        fails if the runner lacks them. False: skipped.
       crashed_means: endings a foreign runner labels Crashed instead of Failed (``"error"``)
         or Cancelled (``"cancelled"``); cancellation is judged by its consequences anyway.
 
@@ -90,6 +96,11 @@ class RunnerConformance(KitSettings):
     test_calls_raising_base_exceptions: ClassVar[Callable[..., None]]
     test_abandoned_sync_calls_do_not_starve_threads: ClassVar[Callable[..., None]]
     test_async_generator_functions_are_refused: ClassVar[Callable[..., None]]
+    # Capability flow_hooks (see `_flow_hook_tests`).
+    test_run_in_slot_runs_a_loop_calls_work: ClassVar[Callable[..., None]]
+    test_nested_loop_calls_lend_their_slot: ClassVar[Callable[..., None]]
+    test_lend_slot_outside_a_call_lends_nothing: ClassVar[Callable[..., None]]
+    test_has_backpressure_says_whether_submit_may_wait: ClassVar[Callable[..., None]]
 
     def play(self, schedule: Schedule, log: CallLog | None = None) -> Report:
         """Play one schedule against a new runner, in a fresh event loop (see ``backend``)."""
@@ -131,4 +142,6 @@ class RunnerConformance(KitSettings):
             setattr(cls, name, make_test(cls, name, prop))
         for name, scenario in SCENARIOS.items():
             setattr(cls, name, make_scenario_test(cls, name, scenario))
+        for name, scenario in FLOW_HOOK_SCENARIOS.items():
+            setattr(cls, name, make_scenario_test(cls, name, sized(cls, scenario)))
         cls.test_state_machine_agrees_with_reference_model = make_machine_test(cls)

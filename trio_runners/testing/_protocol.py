@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .._states import State
 
-__all__ = ["CAPABILITIES", "CoreRunner"]
+__all__ = ["CAPABILITIES", "CoreRunner", "FlowHooksRunner"]
 
 
 @runtime_checkable
@@ -35,6 +35,27 @@ class CoreRunner(Protocol):
     async def wait(self, key: Hashable, timeout: float | None = None) -> State[Any] | None: ...
 
 
+@runtime_checkable
+class FlowHooksRunner(CoreRunner, Protocol):
+    """Capability ``flow_hooks``: what a call may ask of the runner running it (the flow layer's
+    hooks, docs/contract.md). Every `trio_runners.abc.BaseTaskRunner` provides them.
+
+    - ``await run_in_slot(call)``: from inside one of the runner's calls, runs ``call`` as part
+      of it and returns its result or raises its exception; always a checkpoint.
+    - ``lend_slot()``: an async context manager that lends the current call's worker slot
+      while it waits (elsewhere, it lends nothing).
+    - ``has_backpressure``: True if ``submit`` may wait for room before accepting a call.
+    - A `trio_runners.abc.LoopCall` runs on the event loop, in this process.
+    """
+
+    async def run_in_slot(self, call: Callable[[], Any]) -> Any: ...
+
+    def lend_slot(self) -> AbstractAsyncContextManager[None]: ...
+
+    @property
+    def has_backpressure(self) -> bool: ...
+
+
 #: Optional capabilities: name -> (the `RunnerConformance` flag that declares it, what it is).
 CAPABILITIES: dict[str, tuple[str, str]] = {
     "cancel": ("supports_cancel", "cancel(key) -> bool: cancels one call"),
@@ -47,5 +68,9 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "max_workers": ("max_workers", "a promised worker limit"),
     "sequential": ("sequential", "one call at a time, in submission order, inside submit"),
     "mock_clock": ("supports_mock_clock", "runs under trio.testing.MockClock (on Trio)"),
+    "flow_hooks": (
+        "supports_flow_hooks",
+        "run_in_slot / lend_slot / has_backpressure and LoopCall (the flow layer's hooks)",
+    ),
     "trio": ("backend", "lives on Trio (backend = 'trio'): scenarios that use Trio itself"),
 }

@@ -15,7 +15,18 @@ from hypothesis import settings
 
 from ._protocol import CAPABILITIES, CoreRunner
 
-__all__ = ["KitSettings", "always", "is_exact", "needs_exact", "needs_in_process", "skip_reason"]
+__all__ = [
+    "DETECTED",
+    "KitSettings",
+    "always",
+    "is_exact",
+    "needs_exact",
+    "needs_in_process",
+    "skip_reason",
+]
+
+#: Capabilities whose flag may be None: found out on the runner itself when a test runs.
+DETECTED = frozenset({"flow_hooks"})
 
 
 class KitSettings:
@@ -29,6 +40,7 @@ class KitSettings:
     supports_statistics: ClassVar[bool] = True
     supports_as_completed: ClassVar[bool] = True
     supports_instruments: ClassVar[bool] = True
+    supports_flow_hooks: ClassVar[bool | None] = None
     crashed_means: ClassVar[frozenset[str]] = frozenset()
     sequential: ClassVar[bool] = False
     max_workers: ClassVar[int | None] = None
@@ -71,7 +83,7 @@ class KitSettings:
             if flag == "backend":
                 if value != "trio":
                     lacking.append(name)
-            elif value is None or value is False:
+            elif value is False or (value is None and name not in DETECTED):
                 lacking.append(name)
             elif name == "mock_clock" and cls.backend != "trio":
                 lacking.append(name)  # a MockClock is Trio's
