@@ -105,6 +105,21 @@ def through(factory: Callable[[], BaseTaskRunner]) -> Callable[[int], Awaitable[
     return workload
 
 
+def through_nowait(factory: Callable[[], ConcurrentTaskRunner]) -> Callable[[int], Awaitable[None]]:
+    """As `through`, submitting with ``submit_nowait`` (no checkpoint per submit)."""
+
+    async def workload(n: int) -> None:
+        runner = factory()
+        async with runner.start():
+            for key in range(n):
+                runner.submit_nowait(key, trivial)
+            for key in range(n):
+                await runner.wait(key)
+        assert runner.statistics().completed == n
+
+    return workload
+
+
 FLOOR = "raw trio floor"
 CONTRACT = "contract floor (raw trio: scope + checkpoint + Event per call)"
 
@@ -118,6 +133,11 @@ TRIVIAL: dict[str, tuple[str, Callable[[int], Awaitable[None]]]] = {
         through(lambda: ConcurrentTaskRunner(max_workers=64)),
     ),
     "SequentialTaskRunner()": ("trio", through(SequentialTaskRunner)),
+    "ConcurrentTaskRunner(), submit_nowait": ("trio", through_nowait(ConcurrentTaskRunner)),
+    "ConcurrentTaskRunner(max_workers=64), submit_nowait": (
+        "trio",
+        through_nowait(lambda: ConcurrentTaskRunner(max_workers=64)),
+    ),
 }
 
 

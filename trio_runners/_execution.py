@@ -157,11 +157,11 @@ async def execute(
     table: CallTable,
     record: CallRecord,
     invoke: Callable[[Callable[[], Any]], Awaitable[Any]],
-    *,
     admitted: bool,
 ) -> None:
     """Execute an admitted call with ``invoke`` and record its State (the first State recorded
-    wins). ``admitted``: the caller has reported the ``admitted`` event already.
+    wins). ``admitted``: the caller has reported the ``admitted`` event already (positional
+    too, so that a nursery can start this coroutine function directly: one frame per call).
 
     A call cancelled while queued returns at once, never started. Otherwise a checkpoint.
 

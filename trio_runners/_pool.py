@@ -84,7 +84,8 @@ class PoolTaskRunner(BaseTaskRunner):
         nursery = self._nursery
         if nursery is None:  # pragma: no cover - submit checks that the run is open
             raise RuntimeError(f"{self!r} has no nursery: it is not started")
-        nursery.start_soon(self._execute, record)
+        # `execute` itself, not the `_execute` method that awaits it: one coroutine frame less.
+        nursery.start_soon(execute, self._table, record, self._invoke, False)
         await trio.lowlevel.checkpoint()
 
     def _slot_lent(self) -> AbstractAsyncContextManager[None]:
