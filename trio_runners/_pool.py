@@ -21,6 +21,7 @@ from ._calls import CallRecord, current_call
 from ._execution import execute
 from ._instruments import Instrument
 from ._slots import Slots, open_slots
+from ._worker_threads import open_worker_threads
 
 __all__ = ["PoolTaskRunner"]
 
@@ -53,7 +54,7 @@ class PoolTaskRunner(BaseTaskRunner):
 
     @asynccontextmanager
     async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
-        async with super()._backend(nursery):
+        async with super()._backend(nursery), open_worker_threads(nursery, self._thread_limiter):
             limit = self._worker_limit()
             threads = self._thread_limiter
             if limit is None or threads is None:
