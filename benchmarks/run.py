@@ -211,10 +211,28 @@ def sync_flow(n: int) -> int:
     return sum(f.result() for f in futures)
 
 
+PREVIOUS_SYNC_PATH = "sync flow, sync tasks, one trio.to_thread.run_sync per task (previous path)"
+
 TARGETS = {
     "async flow, async tasks (ConcurrentTaskRunner)": 50,
     "sync flow, sync tasks (ConcurrentTaskRunner, threads)": 100,
+    PREVIOUS_SYNC_PATH: 100,
 }
+
+
+def sync_flow_per_call_to_thread(n: int) -> int:
+    """The sync flow as it ran before the run's long-lived worker threads: no pool is ever
+    found, so each sync task takes a ``trio.to_thread.run_sync`` of its own (same run, same
+    machine load: the ratio of the two rows is what the worker threads buy)."""
+    from trio_runners import _execution
+
+    saved = _execution.worker_threads_for
+    _execution.worker_threads_for = lambda limiter: None
+    try:
+        result: int = sync_flow(n)
+    finally:
+        _execution.worker_threads_for = saved
+    return result
 
 
 def bench_flows(sizes: list[int], repeat: int) -> list[Row]:
@@ -223,6 +241,7 @@ def bench_flows(sizes: list[int], repeat: int) -> list[Row]:
         cases: dict[str, Callable[[], Any]] = {
             "async flow, async tasks (ConcurrentTaskRunner)": lambda n=n: trio.run(async_flow, n),
             "sync flow, sync tasks (ConcurrentTaskRunner, threads)": lambda n=n: sync_flow(n),
+            PREVIOUS_SYNC_PATH: lambda n=n: sync_flow_per_call_to_thread(n),
         }
         samples: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(repeat):  # interleaved, as above
@@ -439,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         trivial_sizes = [1_000, 10_000, 100_000, 1_000_000]
         flow_sizes, memory_sizes = [1_000, 10_000], [10_000, 100_000, 1_000_000]
-        repeat, big_repeat = 5, 2
+        repeat, big_repeat = 5, 1
     started = time.perf_counter()
     load_before = os.getloadavg()
     rows = bench_trivial(trivial_sizes, repeat, big_repeat)
