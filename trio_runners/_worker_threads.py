@@ -182,7 +182,12 @@ class WorkerThreads:
             self._put_to_work(worker)
 
     def _put_to_work(self, worker: _Worker) -> None:
-        """Give a free worker to the first live waiter, or keep it idle."""
+        """Give a free worker to the first live waiter, or keep it idle (or stop it, once the
+        pool is closed: a call handed a thread and cancelled before it resumed gives the
+        thread back here, possibly after `close`)."""
+        if self.closed:
+            self._stop(worker)
+            return
         waiters = self._waiters
         while waiters:
             waiter = waiters.popleft()
