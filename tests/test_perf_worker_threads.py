@@ -15,7 +15,7 @@ import trio.testing
 from trio_runners import ConcurrentTaskRunner, SequentialTaskRunner, ThreadPoolTaskRunner
 from trio_runners._base import BaseTaskRunner
 from trio_runners._execution import run_sync_in_thread
-from trio_runners._worker_threads import worker_threads_for
+from trio_runners._worker_threads import open_worker_threads, worker_threads_for
 
 FACTORIES: dict[str, Callable[[], BaseTaskRunner]] = {
     "concurrent": ConcurrentTaskRunner,
@@ -200,4 +200,26 @@ async def test_without_an_open_pool_a_sync_call_uses_trio_to_thread() -> None:
     assert worker_threads_for(limiter) is None
     ident: Any = await run_sync_in_thread(threading.get_ident, limiter)
     assert ident != threading.get_ident()
+    assert limiter.borrowed_tokens == 0
+
+
+async def test_a_thread_given_back_after_the_pool_closed_is_stopped() -> None:
+    # What run_sync does for a call handed a thread and cancelled before it resumed, when that
+    # happens after the run left start() (the pool is closed): the thread must end, or its
+    # host task keeps the run's nursery open forever.
+    limiter = trio.CapacityLimiter(1)
+    with trio.fail_after(30):  # a hang guard
+        async with trio.open_nursery() as nursery:
+            async with open_worker_threads(nursery, limiter):
+                pool = worker_threads_for(limiter)
+                assert pool is not None
+                await pool.run_sync(threading.get_ident)  # one idle thread now
+                worker = pool._idle.pop()  # handed to a waiter...
+            assert pool.closed
+            pool._put_to_work(worker)  # ...which was cancelled and resumed after the close
+            try:
+                assert worker not in pool._idle, "kept idle after the pool closed"
+                assert worker not in pool._workers, "never told to stop"
+            finally:
+                pool._stop(worker)  # a no-op once stopped; lets the nursery close if not
     assert limiter.borrowed_tokens == 0
