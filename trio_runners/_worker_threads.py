@@ -43,14 +43,16 @@ _Job = tuple[Callable[[], Any], contextvars.Context] | None
 class _Worker:
     """One worker thread and its host task's cancel scope."""
 
-    __slots__ = ("abandoned", "jobs", "scope", "task", "waiting_for_token")
+    __slots__ = ("abandoned", "jobs", "ready", "scope", "task", "waiting_for_token")
 
     def __init__(self) -> None:
         self.jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         #: Shields the host task from the run's cancellation: only `WorkerThreads` cancels it,
-        #: to abandon the thread, or (while `waiting_for_token`) when the pool closes.
+        #: to abandon the thread (once `ready`), or (while `waiting_for_token`) when the pool
+        #: closes.
         self.scope = trio.CancelScope(shield=True)
         self.waiting_for_token = True
+        self.ready = False  # the thread has reported `_ready`: it runs `_thread_main`
         #: The Trio task waiting for the call this thread runs (None while idle).
         self.task: trio.lowlevel.Task | None = None
         self.abandoned = False
@@ -58,12 +60,13 @@ class _Worker:
 
 @final
 class _Waiter:
-    """A call's task waiting for a free worker."""
+    """A call waiting for a thread: its task and its job, until a thread is bound to it."""
 
-    __slots__ = ("task", "worker")
+    __slots__ = ("job", "task", "worker")
 
-    def __init__(self, task: trio.lowlevel.Task) -> None:
-        self.task: trio.lowlevel.Task | None = task
+    def __init__(self, task: trio.lowlevel.Task, job: _Job) -> None:
+        self.task: trio.lowlevel.Task | None = task  # None once cancelled
+        self.job = job
         self.worker: _Worker | None = None
 
 
@@ -80,7 +83,8 @@ class WorkerThreads:
         self._token = trio.lowlevel.current_trio_token()
         self._idle: list[_Worker] = []
         self._waiters: deque[_Waiter] = deque()
-        self._starting: set[_Worker] = set()  # hosts waiting for a token or their thread
+        self._starting: set[_Worker] = set()  # hosts whose thread has not reported ready
+        self._wanting_tokens = 0  # hosts waiting for a limiter token
         self._workers: set[_Worker] = set()  # every thread started and not told to stop
         self.closed = False
 
@@ -90,82 +94,98 @@ class WorkerThreads:
         """Run ``fn`` in a worker thread, in a copy of the current context, and return (or
         raise) what it does. Always a checkpoint.
 
-        Cancellation: `trio.Cancelled` is raised at once, and the thread is abandoned (see
-        the module). Waiting for a free thread is cancelled like any wait.
+        Cancellation, as ``trio.to_thread.run_sync(abandon_on_cancel=True)``: while the call
+        waits for a thread (no idle thread, and no limiter token for a new one) it is simply
+        cancelled and never runs; once a thread is bound to it (an idle one, or a new one
+        that got its token), `trio.Cancelled` is raised at once and the thread is abandoned
+        (see the module).
         """
         await trio.lowlevel.checkpoint_if_cancelled()
-        if self._idle:
-            worker = self._idle.pop()
-        else:
-            worker = await self._wait_for_worker()
-            try:  # cancelled after a worker was handed over: the call must not start
-                await trio.lowlevel.checkpoint_if_cancelled()
-            except BaseException:
-                self._put_to_work(worker)
-                raise
-        worker.task = trio.lowlevel.current_task()
         context = contextvars.copy_context()
         context.run(sniffio.current_async_library_cvar.set, None)  # as trio.to_thread does
-        worker.jobs.put((fn, context))
+        waiter = _Waiter(trio.lowlevel.current_task(), (fn, context))
+        if self._idle:
+            self._bind(self._idle.pop(), waiter)
+        else:
+            self._waiters.append(waiter)
+            self._start_workers()
 
         def abort(_: object) -> trio.lowlevel.Abort:
-            self._abandon(worker)
+            worker = waiter.worker
+            if worker is None:  # no thread yet: it never runs
+                waiter.task = None
+            else:
+                self._abandon(worker)
             return trio.lowlevel.Abort.SUCCEEDED
 
         # `_done` reschedules this task with the call's outcome: its value, or what it raised.
         return await trio.lowlevel.wait_task_rescheduled(abort)
 
-    async def _wait_for_worker(self) -> _Worker:
-        waiter = _Waiter(trio.lowlevel.current_task())
-        self._waiters.append(waiter)
-        self._start_workers()
+    def _bind(self, worker: _Worker, waiter: _Waiter) -> None:
+        """Hand ``waiter``'s call to ``worker``'s thread (it runs it as soon as it can)."""
+        waiter.worker = worker
+        worker.task = waiter.task
+        worker.jobs.put(waiter.job)
+        waiter.job = None
 
-        def abort(_: object) -> trio.lowlevel.Abort:
-            waiter.task = None  # `_put_to_work` skips it; a host started for it idles
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
-        worker = waiter.worker
-        if worker is None:  # pragma: no cover - rescheduled only with a worker
-            raise RuntimeError("woken without a worker thread")
-        return worker
+    def _next_waiter(self) -> _Waiter | None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if waiter.task is not None:
+                return waiter
+        return None
 
     def _start_workers(self) -> None:
-        """Start a thread for each waiter no starting thread will serve, within the limiter's
-        tokens (threads told to stop may hold theirs a little longer: a new host waits for
-        it). Called when a waiter comes and when a thread is told to stop, so that a waiter
-        is never left without a thread coming while tokens are free."""
-        starting, waiters = self._starting, self._waiters
+        """Start a host for each waiter no host waiting for a token will serve, within the
+        limiter's tokens (threads told to stop may hold theirs a little longer: a new host
+        waits for it). Called when a waiter comes and when a thread is told to stop, so that
+        a waiter is never left without a thread coming while tokens are free."""
+        waiters = self._waiters
         while waiters and waiters[0].task is None:  # cancelled waiters
             waiters.popleft()
         total = self._limiter.total_tokens
-        while len(starting) < len(waiters) and len(starting) + len(self._workers) < total:
+        while (
+            self._wanting_tokens < len(waiters) and len(self._starting) + len(self._workers) < total
+        ):
             worker = _Worker()
-            starting.add(worker)
+            self._starting.add(worker)
+            self._wanting_tokens += 1
             self._nursery.start_soon(self._host, worker)
 
     async def _host(self, worker: _Worker) -> None:
-        """The worker's host task: takes a token of the run's limiter for the thread, then
-        enters the thread once. The token is the thread's for its whole life: the thread
-        gives it back as its last act (`_thread_main`), so an abandoned thread keeps it until
-        it really ends, as with ``trio.to_thread.run_sync(limiter=...)``."""
-        with worker.scope:
-            await self._limiter.acquire_on_behalf_of(worker)
-            worker.waiting_for_token = False
-            # From here only `_abandon` cancels the scope, and only a worker that reported
-            # `_ready`, so the thread always starts (and so always gives its token back).
-            await trio.to_thread.run_sync(
-                self._thread_main, worker, abandon_on_cancel=True, limiter=self._unlimited
-            )
-        self._starting.discard(worker)  # cancelled before it got a token (the pool closed)
+        """The worker's host task: takes a token of the run's limiter for the thread, binds
+        the first waiting call to it, then enters the thread once. The token is the thread's
+        for its whole life: the thread gives it back as its last act (`_thread_main`), so an
+        abandoned thread keeps it until it really ends, as with
+        ``trio.to_thread.run_sync(limiter=...)``."""
+        try:
+            with worker.scope:
+                await self._limiter.acquire_on_behalf_of(worker)
+                worker.waiting_for_token = False
+                self._wanting_tokens -= 1
+                waiter = self._next_waiter()
+                if waiter is not None:  # bound before the thread starts: it will run it
+                    self._bind(worker, waiter)
+                # From here the scope is cancelled only once the thread is `ready` (see
+                # `_abandon`), so the thread always starts and gives its token back.
+                await trio.to_thread.run_sync(
+                    self._thread_main, worker, abandon_on_cancel=True, limiter=self._unlimited
+                )
+        finally:
+            if worker.waiting_for_token:  # cancelled before it got a token (the pool closed)
+                self._wanting_tokens -= 1
+                self._starting.discard(worker)
 
     def _ready(self, worker: _Worker) -> None:
-        """From `run_sync_soon`: a new thread is waiting for calls."""
+        """From `run_sync_soon`: a new thread runs `_thread_main`."""
         self._starting.discard(worker)
         self._workers.add(worker)
-        if self.closed or worker.abandoned:
+        worker.ready = True
+        if worker.abandoned:  # its call was cancelled already: it runs it abandoned, then ends
+            worker.scope.cancel()
             self._stop(worker)
-        else:
+        elif worker.task is None:  # nothing bound to it
             self._put_to_work(worker)
 
     def _done(self, worker: _Worker, result: outcome.Outcome[Any]) -> None:
@@ -176,32 +196,28 @@ class WorkerThreads:
             return
         if task is not None:
             trio.lowlevel.reschedule(task, result)
-        if self.closed:
-            self._stop(worker)
-        else:
-            self._put_to_work(worker)
+        self._put_to_work(worker)
 
     def _put_to_work(self, worker: _Worker) -> None:
-        """Give a free worker to the first live waiter, or keep it idle (or stop it, once the
-        pool is closed: a call handed a thread and cancelled before it resumed gives the
-        thread back here, possibly after `close`)."""
+        """Bind a free worker to the first live waiter, or keep it idle (or stop it once the
+        pool is closed)."""
         if self.closed:
             self._stop(worker)
             return
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if waiter.task is not None:
-                waiter.worker = worker
-                trio.lowlevel.reschedule(waiter.task)
-                return
-        self._idle.append(worker)
+        waiter = self._next_waiter()
+        if waiter is not None:
+            self._bind(worker, waiter)
+        else:
+            self._idle.append(worker)
 
     def _abandon(self, worker: _Worker) -> None:
-        """The call's task was cancelled: cut the thread loose (see the module)."""
+        """The call's task was cancelled: cut the thread loose (see the module). A thread
+        that has not reported ready yet is cut loose by `_ready` (its host must first enter
+        it: cancelling the host before would leave the call's job and the token stranded)."""
         worker.abandoned = True
         worker.task = None
-        worker.scope.cancel()  # its host's to_thread.run_sync is cancelled: Trio abandons it
+        if worker.ready:
+            worker.scope.cancel()  # its host's to_thread.run_sync is cancelled: abandoned
 
     def _stop(self, worker: _Worker) -> None:
         if worker in self._workers:
