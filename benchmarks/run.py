@@ -16,7 +16,9 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import platform
+import statistics
 import sys
 import time
 import tracemalloc
@@ -62,6 +64,28 @@ async def raw_trio_floor(n: int) -> None:
     assert len(results) == n
 
 
+async def contract_floor(n: int) -> None:
+    """Raw Trio doing the work the runner contract requires, and nothing else: a `CancelScope`
+    per call (so one call can be cancelled alone), a checkpoint per submit (every public async
+    method checkpoints) and an `Event` per key (any task may wait for any key)."""
+    results: dict[int, Any] = {}
+    events: dict[int, trio.Event] = {}
+
+    async def run(key: int, scope: trio.CancelScope, event: trio.Event) -> None:
+        with scope:
+            results[key] = await trivial()
+        event.set()
+
+    async with trio.open_nursery() as nursery:
+        for key in range(n):
+            event = events[key] = trio.Event()
+            nursery.start_soon(run, key, trio.CancelScope(), event)
+            await trio.lowlevel.checkpoint()
+        for key in range(n):
+            await events[key].wait()
+    assert len(results) == n
+
+
 async def raw_asyncio(n: int) -> None:
     """``create_task`` + ``gather``."""
     tasks = [asyncio.create_task(trivial()) for _ in range(n)]
@@ -81,8 +105,27 @@ def through(factory: Callable[[], BaseTaskRunner]) -> Callable[[int], Awaitable[
     return workload
 
 
+def through_nowait(factory: Callable[[], ConcurrentTaskRunner]) -> Callable[[int], Awaitable[None]]:
+    """As `through`, submitting with ``submit_nowait`` (no checkpoint per submit)."""
+
+    async def workload(n: int) -> None:
+        runner = factory()
+        async with runner.start():
+            for key in range(n):
+                runner.submit_nowait(key, trivial)
+            for key in range(n):
+                await runner.wait(key)
+        assert runner.statistics().completed == n
+
+    return workload
+
+
+FLOOR = "raw trio floor"
+CONTRACT = "contract floor (raw trio: scope + checkpoint + Event per call)"
+
 TRIVIAL: dict[str, tuple[str, Callable[[int], Awaitable[None]]]] = {
-    "raw trio floor": ("trio", raw_trio_floor),
+    FLOOR: ("trio", raw_trio_floor),
+    CONTRACT: ("trio", contract_floor),
     "raw asyncio (create_task + gather)": ("asyncio", raw_asyncio),
     "ConcurrentTaskRunner()": ("trio", through(ConcurrentTaskRunner)),
     "ConcurrentTaskRunner(max_workers=64)": (
@@ -90,6 +133,11 @@ TRIVIAL: dict[str, tuple[str, Callable[[int], Awaitable[None]]]] = {
         through(lambda: ConcurrentTaskRunner(max_workers=64)),
     ),
     "SequentialTaskRunner()": ("trio", through(SequentialTaskRunner)),
+    "ConcurrentTaskRunner(), submit_nowait": ("trio", through_nowait(ConcurrentTaskRunner)),
+    "ConcurrentTaskRunner(max_workers=64), submit_nowait": (
+        "trio",
+        through_nowait(lambda: ConcurrentTaskRunner(max_workers=64)),
+    ),
 }
 
 
@@ -103,23 +151,35 @@ def cpu_seconds(loop: str, workload: Callable[[int], Awaitable[None]], n: int) -
     return time.process_time() - started
 
 
-def bench_trivial(sizes: list[int], repeat: int) -> list[Row]:
+def spread(samples: list[float], per: float = 1.0) -> dict[str, float]:
+    """min / median / max of ``samples`` divided by ``per``."""
+    return {
+        "min": min(samples) / per,
+        "median": statistics.median(samples) / per,
+        "max": max(samples) / per,
+        "runs": len(samples),
+    }
+
+
+def bench_trivial(sizes: list[int], repeat: int, big_repeat: int = 1) -> list[Row]:
     rows: list[Row] = []
     for n in sizes:
-        best = dict.fromkeys(TRIVIAL, float("inf"))
-        rounds = repeat if n < 1_000_000 else 1
+        samples: dict[str, list[float]] = {name: [] for name in TRIVIAL}
+        rounds = repeat if n < 1_000_000 else big_repeat
         for _ in range(rounds):  # interleaved, so machine noise hits every workload alike
             for name, (loop, workload) in TRIVIAL.items():
-                best[name] = min(best[name], cpu_seconds(loop, workload, n))
-        floor = best["raw trio floor"]
-        for name, seconds in best.items():
+                samples[name].append(cpu_seconds(loop, workload, n))
+        floor, contract = min(samples[FLOOR]), min(samples[CONTRACT])
+        for name, seconds in samples.items():
             rows.append(
                 {
                     "workload": "trivial async calls",
                     "runner": name,
                     "n": n,
-                    "us_per_call": seconds / n * 1e6,
-                    "ratio_to_trio_floor": seconds / floor,
+                    "us_per_call": min(seconds) / n * 1e6,
+                    "us_spread": spread(seconds, n / 1e6),
+                    "ratio_to_trio_floor": min(seconds) / floor,
+                    "ratio_to_contract_floor": min(seconds) / contract,
                 }
             )
         print(f"  trivial N={n:,}: done", file=sys.stderr)
@@ -151,27 +211,54 @@ def sync_flow(n: int) -> int:
     return sum(f.result() for f in futures)
 
 
+PREVIOUS_SYNC_PATH = "sync flow, sync tasks, one trio.to_thread.run_sync per task (previous path)"
+
+TARGETS = {
+    "async flow, async tasks (ConcurrentTaskRunner)": 50,
+    "sync flow, sync tasks (ConcurrentTaskRunner, threads)": 100,
+    PREVIOUS_SYNC_PATH: 100,
+}
+
+
+def sync_flow_per_call_to_thread(n: int) -> int:
+    """The sync flow as it ran before the run's long-lived worker threads: no pool is ever
+    found, so each sync task takes a ``trio.to_thread.run_sync`` of its own (same run, same
+    machine load: the ratio of the two rows is what the worker threads buy)."""
+    from trio_runners import _execution
+
+    saved = _execution.worker_threads_for
+    _execution.worker_threads_for = lambda limiter: None
+    try:
+        result: int = sync_flow(n)
+    finally:
+        _execution.worker_threads_for = saved
+    return result
+
+
 def bench_flows(sizes: list[int], repeat: int) -> list[Row]:
     rows: list[Row] = []
     for n in sizes:
         cases: dict[str, Callable[[], Any]] = {
             "async flow, async tasks (ConcurrentTaskRunner)": lambda n=n: trio.run(async_flow, n),
             "sync flow, sync tasks (ConcurrentTaskRunner, threads)": lambda n=n: sync_flow(n),
+            PREVIOUS_SYNC_PATH: lambda n=n: sync_flow_per_call_to_thread(n),
         }
-        for name, run in cases.items():
-            best = float("inf")
-            for _ in range(repeat):
+        samples: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(repeat):  # interleaved, as above
+            for name, run in cases.items():
                 gc.collect()
                 started = time.perf_counter()
                 assert run() == n * (n - 1) // 2
-                best = min(best, time.perf_counter() - started)
+                samples[name].append(time.perf_counter() - started)
+        for name, seconds in samples.items():
             rows.append(
                 {
                     "workload": "flows",
                     "runner": name,
                     "n": n,
-                    "us_per_call": best / n * 1e6,
-                    "target_us_per_call": 100,
+                    "us_per_call": min(seconds) / n * 1e6,
+                    "us_spread": spread(seconds, n / 1e6),
+                    "target_us_per_call": TARGETS[name],
                 }
             )
         print(f"  flows N={n:,}: done", file=sys.stderr)
@@ -216,16 +303,18 @@ def peak_bytes(n: int, release: bool) -> int:
         tracemalloc.stop()
 
 
-def bench_memory(sizes: list[int]) -> list[Row]:
+def bench_memory(sizes: list[int], repeat: int) -> list[Row]:
     rows: list[Row] = []
     for release in (True, False):
         for n in sizes:
+            samples = [float(peak_bytes(n, release)) for _ in range(repeat if n < 1_000_000 else 1)]
             rows.append(
                 {
                     "workload": "memory: as_completed + release, max_pending backpressure",
                     "runner": "streaming with release" if release else "keeping every result",
                     "n": n,
-                    "peak_bytes": peak_bytes(n, release),
+                    "peak_bytes": min(samples),
+                    "bytes_spread": spread(samples),
                 }
             )
             print(f"  memory N={n:,} release={release}: done", file=sys.stderr)
@@ -238,26 +327,51 @@ def bench_memory(sizes: list[int]) -> list[Row]:
 # ---------------------------------------------------------------------------- report
 
 
+def _spread_text(row: Row) -> str:
+    """The row's min / median / max, in its unit."""
+    if "bytes_spread" in row:
+        low, mid, high = (row["bytes_spread"][k] / 2**20 for k in ("min", "median", "max"))
+        return f"{low:.1f} / {mid:.1f} / {high:.1f} MiB peak"
+    if "seconds_spread" in row:
+        low, mid, high = (row["seconds_spread"][k] for k in ("min", "median", "max"))
+        return f"{low:.3f} / {mid:.3f} / {high:.3f} s"
+    low, mid, high = (row["us_spread"][k] for k in ("min", "median", "max"))
+    return f"{low:.1f} / {mid:.1f} / {high:.1f}"
+
+
+def _runs(row: Row) -> int:
+    for key in ("us_spread", "seconds_spread", "bytes_spread"):
+        if key in row:
+            return int(row[key]["runs"])
+    return 1  # pragma: no cover
+
+
 def markdown(rows: list[Row]) -> str:
+    """The table: every figure as min / median / max over its runs; ratios are of the minima
+    (the least disturbed run of each side, both measured in the same run of the suite)."""
     lines = [
-        "| workload | runner | N | µs per call (or time) | ratio |",
-        "|---|---|---:|---:|---:|",
+        "| workload | runner | N | runs | µs per call (or time): min / median / max | ratio "
+        "(of minima) | x contract floor |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
+        contract = ""
         if "peak_bytes" in row:
-            figure = f"{row['peak_bytes'] / 2**20:.1f} MiB peak"
             ratio = f"{row['ratio_to_smallest_n']:.2f}x smallest N"
+        elif "ratio_to_trio_floor" in row:
+            ratio = f"{row['ratio_to_trio_floor']:.2f}x floor"
+            contract = f"{row['ratio_to_contract_floor']:.2f}x"
+        elif "ratio" in row:
+            ratio = f"{row['ratio']:.2f}x {row.get('ratio_of', 'baseline')}"
+            if "ratio_spread" in row:
+                low, mid, high = (row["ratio_spread"][k] for k in ("min", "median", "max"))
+                ratio += f" (per run: {low:.2f} / {mid:.2f} / {high:.2f})"
         else:
-            figure = f"{row['us_per_call']:.1f}"
-            if "seconds" in row:
-                figure = f"{row['seconds']:.3f} s"
-            if "ratio_to_trio_floor" in row:
-                ratio = f"{row['ratio_to_trio_floor']:.2f}x floor"
-            elif "ratio" in row:
-                ratio = f"{row['ratio']:.2f}x {row.get('ratio_of', 'baseline')}"
-            else:
-                ratio = f"target ≤ {row['target_us_per_call']} µs"
-        lines.append(f"| {row['workload']} | {row['runner']} | {row['n']:,} | {figure} | {ratio} |")
+            ratio = f"target ≤ {row['target_us_per_call']} µs"
+        lines.append(
+            f"| {row['workload']} | {row['runner']} | {row['n']:,} | {_runs(row)} | "
+            f"{_spread_text(row)} | {ratio} | {contract} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -304,8 +418,6 @@ def plot(rows: list[Row]) -> list[Path]:
 
 
 def machine() -> dict[str, Any]:
-    import os
-
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -336,25 +448,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        trivial_sizes, flow_sizes, memory_sizes, repeat = (
+        trivial_sizes, flow_sizes, memory_sizes, repeat, big_repeat = (
             [1_000, 10_000],
             [1_000],
             [10_000, 30_000],
-            2,
+            3,
+            1,
         )
     else:
         trivial_sizes = [1_000, 10_000, 100_000, 1_000_000]
-        flow_sizes, memory_sizes, repeat = [1_000, 10_000], [10_000, 100_000, 1_000_000], 3
+        flow_sizes, memory_sizes = [1_000, 10_000], [10_000, 100_000, 1_000_000]
+        repeat, big_repeat = 5, 1
     started = time.perf_counter()
-    rows = bench_trivial(trivial_sizes, repeat)
+    load_before = os.getloadavg()
+    rows = bench_trivial(trivial_sizes, repeat, big_repeat)
     rows += bench_flows(flow_sizes, repeat)
-    rows += bench_memory(memory_sizes)
+    rows += bench_memory(memory_sizes, 2 if args.quick else 3)
     for suite in EXTRA_SUITES:
         rows += suite(args.quick)
     report = {
         "mode": "quick" if args.quick else "full",
         "machine": machine(),
         "seconds": time.perf_counter() - started,
+        "load_average": {"before": load_before, "after": os.getloadavg()},
         "rows": rows,
     }
     args.results.mkdir(parents=True, exist_ok=True)
@@ -366,4 +482,5 @@ def main(argv: list[str] | None = None) -> int:
         for path in plot(rows):
             print(f"wrote {path.relative_to(ROOT)}")
     print(f"benchmark {report['mode']} run: {report['seconds']:.0f} s")
+    print(f"load average before {load_before}, after {report['load_average']['after']}")
     return 0

@@ -6,12 +6,14 @@ worker limit, and `ThreadPoolTaskRunner` (`_threads`) the same runner with anoth
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import final
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, final
 
 import attrs
+import trio
 
-from ._base import TaskConcurrencyType
+from ._base import _EXIT_MESSAGE, TaskConcurrencyType
+from ._execution import check_call, execute
 from ._identity import optional_int
 from ._instruments import Instrument
 from ._pool import PoolTaskRunner
@@ -74,6 +76,57 @@ class LoopPoolTaskRunner(PoolTaskRunner):
 
     def _pending_limit(self) -> int | None:
         return self._config.max_pending
+
+    @trio.lowlevel.enable_ki_protection
+    def submit_nowait(self, key: Hashable, call: Callable[[], Any]) -> None:
+        """Submit ``call`` under ``key`` at once, or raise `trio.WouldBlock`: Trio's ``*_nowait``
+        idiom (as `trio.MemorySendChannel.send_nowait`), for callers that submit in bulk.
+
+        The same as `submit` (same errors, same States, same FIFO admission), except that it is
+        synchronous: **not a checkpoint**, so it can be neither cancelled nor interrupted
+        half-way, and a loop of ``submit_nowait`` calls never lets other tasks run (the calls
+        it starts run once the submitter checkpoints; call ``await
+        trio.lowlevel.checkpoint()`` now and then in a long loop). A cancelled scope around
+        the submitter does not affect it nor the call: the call belongs to the runner.
+        Backpressure: with ``max_pending``, when that many accepted calls wait for a worker
+        slot (or submitters are blocked in `submit` waiting for room, who come first), it
+        raises `trio.WouldBlock` and submits nothing (the key stays free); `submit` would
+        wait. Call it on the Trio thread, inside ``runner.start()``.
+
+        Raises:
+          trio.WouldBlock: no room under ``max_pending``; nothing was submitted.
+          RuntimeError: called outside the Trio thread, or the runner is not started or has
+            exited (the message says which).
+          TypeError: ``call`` is not callable or is an async generator function, or ``key``
+            is not hashable.
+          ValueError: ``key`` was already submitted in this run (and not released).
+        """
+        if not self._accepting:
+            raise RuntimeError(self._not_accepting_message(key))
+        if not trio.lowlevel.in_trio_run():
+            raise RuntimeError(
+                f"{self!r}.submit_nowait({key!r}, ...) must be called on the Trio thread; "
+                "from a worker thread use trio.from_thread.run(runner.submit, key, call)"
+            )
+        check_call(key, call)
+        table = self._table
+        slots = self._slots
+        if slots is None:
+            nursery = self._nursery
+            if nursery is None:  # pragma: no cover - accepting means the run's nursery is open
+                raise RuntimeError(f"{self!r} has no nursery: it is not started")
+            record = table.register(key, call)
+            nursery.start_soon(execute, table, record, self._invoke, False)
+            return
+        room = slots.reserve_nowait()
+        try:
+            record = table.register(key, call)
+        except BaseException:
+            if room is not None:
+                room.release()
+            raise
+        if not slots.queue_nowait(record, room):  # the run was cancelled: never starts
+            table.cancel(record, _EXIT_MESSAGE)
 
 
 @final

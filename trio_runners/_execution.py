@@ -32,6 +32,7 @@ import trio
 
 from ._calls import CallRecord, CallTable, current_call
 from ._states import Cancelled, Completed, Crashed, Failed, State, state_for_base_exception
+from ._worker_threads import worker_threads_for
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -102,14 +103,20 @@ def _call_in_box(call: Callable[[], Any]) -> tuple[Any]:
 async def run_sync_in_thread(call: Callable[[], Any], limiter: trio.CapacityLimiter | None) -> Any:
     """Run a sync call in a worker thread bounded by ``limiter``, abandoned on cancel
     (``trio.from_thread.check_cancelled()`` lets the call notice); an awaitable it returns is
-    awaited on the loop. Always a checkpoint.
+    awaited on the loop. The thread is one of the run's long-lived `WorkerThreads` when the
+    run opened them for ``limiter``, else a ``trio.to_thread.run_sync`` of its own (same
+    semantics). Always a checkpoint.
 
     Raises:
       Whatever the call raises; `trio.Cancelled` if cancelled (the thread is abandoned).
     """
-    (result,) = await trio.to_thread.run_sync(
-        _call_in_box, call, abandon_on_cancel=True, limiter=limiter
-    )
+    pool = worker_threads_for(limiter)
+    if pool is not None:  # the run's long-lived worker threads (`_worker_threads`)
+        result = await pool.run_sync(call)
+    else:
+        (result,) = await trio.to_thread.run_sync(
+            _call_in_box, call, abandon_on_cancel=True, limiter=limiter
+        )
     if inspect.isawaitable(result):
         return await result
     return result
@@ -157,11 +164,11 @@ async def execute(
     table: CallTable,
     record: CallRecord,
     invoke: Callable[[Callable[[], Any]], Awaitable[Any]],
-    *,
     admitted: bool,
 ) -> None:
     """Execute an admitted call with ``invoke`` and record its State (the first State recorded
-    wins). ``admitted``: the caller has reported the ``admitted`` event already.
+    wins). ``admitted``: the caller has reported the ``admitted`` event already (positional
+    too, so that a nursery can start this coroutine function directly: one frame per call).
 
     A call cancelled while queued returns at once, never started. Otherwise a checkpoint.
 

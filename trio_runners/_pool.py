@@ -21,6 +21,7 @@ from ._calls import CallRecord, current_call
 from ._execution import execute
 from ._instruments import Instrument
 from ._slots import Slots, open_slots
+from ._worker_threads import open_worker_threads
 
 __all__ = ["PoolTaskRunner"]
 
@@ -57,7 +58,7 @@ class PoolTaskRunner(BaseTaskRunner):
 
     @asynccontextmanager
     async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
-        async with super()._backend(nursery):
+        async with super()._backend(nursery), open_worker_threads(nursery, self._thread_limiter):
             limit = self._worker_limit()
             threads = self._thread_limiter
             if limit is None or threads is None:
@@ -88,7 +89,8 @@ class PoolTaskRunner(BaseTaskRunner):
         nursery = self._nursery
         if nursery is None:  # pragma: no cover - submit checks that the run is open
             raise RuntimeError(f"{self!r} has no nursery: it is not started")
-        nursery.start_soon(self._execute, record)
+        # `execute` itself, not the `_execute` method that awaits it: one coroutine frame less.
+        nursery.start_soon(execute, self._table, record, self._invoke, False)
         await trio.lowlevel.checkpoint()
 
     def _slot_lent(self) -> AbstractAsyncContextManager[None]:

@@ -11,6 +11,7 @@ import trio
 from ._base import BaseTaskRunner, TaskConcurrencyType
 from ._calls import CallRecord, current_call
 from ._instruments import Instrument
+from ._worker_threads import open_worker_threads
 
 __all__ = ["SequentialTaskRunner"]
 
@@ -42,7 +43,8 @@ class SequentialTaskRunner(BaseTaskRunner):
     @asynccontextmanager
     async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
         self._lock = trio.Lock()
-        yield
+        async with open_worker_threads(nursery, self._thread_limiter):
+            yield
 
     async def _submit(self, record: CallRecord) -> None:
         current = current_call.get()

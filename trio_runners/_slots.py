@@ -67,8 +67,7 @@ class Slots:
         Raises:
           RuntimeError: the slots are closed (the run accepts no calls any more).
         """
-        send = self._send
-        if send is None:  # pragma: no cover - the runner checks that it is accepting
+        if self._send is None:  # pragma: no cover - the runner checks that it is accepting
             raise RuntimeError("the run's worker slots are closed: it accepts no new call")
         await trio.lowlevel.checkpoint()
         room = self._room
@@ -83,7 +82,38 @@ class Slots:
             if record.state is not None:  # cancelled while its submitter waited for room
                 room.release()
                 return True
-            record.room = room
+        return self.queue_nowait(record, room)
+
+    def reserve_nowait(self) -> trio.Semaphore | None:
+        """Take a pending-room token for a call about to be queued by `queue_nowait`, without
+        waiting (None: no pending limit). Not a checkpoint. The caller gives the token back
+        (``release()``) if it does not queue the call after all.
+
+        Raises:
+          trio.WouldBlock: ``max_pending`` calls are queued already (or submitters are blocked
+            waiting for room: they come first).
+          RuntimeError: the slots are closed (the run accepts no calls any more).
+        """
+        if self._send is None:  # pragma: no cover - the runner checks that it is accepting
+            raise RuntimeError("the run's worker slots are closed: it accepts no new call")
+        room = self._room
+        if room is not None:
+            room.acquire_nowait()
+        return room
+
+    def queue_nowait(self, record: CallRecord, room: trio.Semaphore | None) -> bool:
+        """Queue ``record`` for admission with the pending-room token ``room`` it holds (None
+        without a pending limit). Not a checkpoint.
+
+        Returns:
+          True if the call is queued; False if the dispatcher has stopped (the run was
+          cancelled): the call was not queued and never starts (cancelling it gives the room
+          token back).
+        """
+        send = self._send
+        record.room = room
+        if send is None:  # closed since the room was reserved
+            return False
         try:
             send.send_nowait(record)
         except trio.BrokenResourceError:
