@@ -20,6 +20,7 @@ BASE = "trio_runners/_base.py"
 CALLS = "trio_runners/_calls.py"
 EXECUTION = "trio_runners/_execution.py"
 SLOTS = "trio_runners/_slots.py"
+WORKER_THREADS = "trio_runners/_worker_threads.py"
 SEQUENTIAL = "trio_runners/_sequential.py"
 STATES = "trio_runners/_states.py"
 CONCURRENT = "trio_runners/_concurrent.py"
@@ -220,9 +221,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     one(
         "thread-not-abandoned-on-cancel",
-        EXECUTION,
-        "_call_in_box, call, abandon_on_cancel=True, limiter=limiter",
-        "_call_in_box, call, abandon_on_cancel=False, limiter=limiter",
+        WORKER_THREADS,
+        "            else:\n                self._abandon(worker)\n",
+        "            else:\n                return trio.lowlevel.Abort.FAILED\n",
         "a cancelled sync call's thread is waited for instead of abandoned (cancel is late)",
     ),
     # ------------------------------------------------------------------ recording States
