@@ -687,3 +687,17 @@ async def test_cancelled_call_whose_client_loop_closed_keeps_its_cancellation() 
         returned.append(await runner._run_remotely(pickle_call(functools.partial(add, 1, 2))))
     assert scope.cancelled_caught  # trio.Cancelled was not replaced by the loop's error
     assert returned == []
+
+
+async def test_result_fetcher_ends_quietly_when_the_run_closes_mid_batch() -> None:
+    """The run closed the fetch channel while the fetcher was gathering a batch (the last call
+    finished just as the run ended): the batch is still answered, and the fetcher ends without
+    an error (it raised EndOfChannel out of the run's nursery; the kit found it under load)."""
+    from trio_runners.dask import _Fetch
+
+    send, receive = trio.open_memory_channel[_Fetch](1)
+    fetch = _Fetch(future=None)
+    send.send_nowait(fetch)
+    send.close()  # the run is over: nothing more will come
+    await DaskTaskRunner()._fetch_results(receive, object(), trio.lowlevel.current_trio_token())
+    assert fetch.done.is_set()  # answered (a _Crash: this fake client has no loop)

@@ -241,7 +241,7 @@ class DaskTaskRunner(RemoteTaskRunner):
                 while True:
                     try:
                         batch.append(receive.receive_nowait())
-                    except trio.WouldBlock:
+                    except (trio.WouldBlock, trio.EndOfChannel):  # none waiting, or run over
                         break
                 results: list[Any]
                 try:
