@@ -54,14 +54,16 @@ async def test_a_task_that_finishes_in_time_is_not_disturbed(
 
 
 async def test_timeout_decides_a_sync_tasks_state_at_the_deadline_and_abandons_its_thread(
-    autojump_clock: trio.testing.MockClock,
+    mock_clock: trio.testing.MockClock,
 ) -> None:
     release = threading.Event()
+    began = threading.Event()
     noticed = threading.Event()
     futures: list[TaskFuture] = []
 
     @task(timeout_seconds=5)
     def blocking() -> None:
+        began.set()
         release.wait()
         try:
             trio.from_thread.check_cancelled()
@@ -74,8 +76,13 @@ async def test_timeout_decides_a_sync_tasks_state_at_the_deadline_and_abandons_i
         futures.append(await blocking())
         return await futures[0].wait()
 
-    # The thread is blocked: every Trio task is blocked, so the mock clock jumps to the deadline.
-    state = await f()
+    states: list[object] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_run_into, states, f)
+        await trio.to_thread.run_sync(began.wait)  # the function runs in its thread
+        mock_clock.jump(5)  # its deadline: the State is decided now, the thread abandoned
+    (state,) = states
+    assert isinstance(state, State)
     assert state.is_failed()
     assert isinstance(state.exception(), TaskTimeout)
     assert trio.current_time() == 5

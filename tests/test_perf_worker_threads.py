@@ -203,23 +203,110 @@ async def test_without_an_open_pool_a_sync_call_uses_trio_to_thread() -> None:
     assert limiter.borrowed_tokens == 0
 
 
-async def test_a_thread_given_back_after_the_pool_closed_is_stopped() -> None:
-    # What run_sync does for a call handed a thread and cancelled before it resumed, when that
-    # happens after the run left start() (the pool is closed): the thread must end, or its
-    # host task keeps the run's nursery open forever.
+async def test_a_host_whose_token_comes_as_the_pool_closes_gives_it_back() -> None:
+    # A host waiting for a limiter token is cancelled when the pool closes; if the token was
+    # granted in the same tick (the task is rescheduled, so the cancel cannot abort it), the
+    # host must give the token back and start no thread, or the token leaks.
+    limiter = trio.CapacityLimiter(1)
+    holder = object()
+    limiter.acquire_on_behalf_of_nowait(holder)  # every token taken: a new host must wait
+    with trio.fail_after(30):  # a hang guard
+        async with trio.open_nursery() as nursery, open_worker_threads(nursery, limiter):
+            pool = worker_threads_for(limiter)
+            assert pool is not None
+            async with trio.open_nursery() as calls:
+                calls.start_soon(pool.run_sync, threading.get_ident)
+                await trio.testing.wait_all_tasks_blocked()  # its host waits for a token
+                calls.cancel_scope.cancel()  # the queued call never runs
+            assert limiter.statistics().tasks_waiting == 1
+            limiter.release_on_behalf_of(holder)  # granted to the host...
+            # ...and the pool closed in the same tick, before the host resumed.
+    assert limiter.borrowed_tokens == 0
+    assert pool._threads == 0
+
+
+class _CountingToken:
+    """A TrioToken stand-in counting run_sync_soon calls made by worker threads (``called``
+    is set at each)."""
+
+    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
+        self.token = token
+        self.calls = 0
+        self.called = threading.Event()
+
+    def run_sync_soon(self, fn: Callable[..., object], *args: object) -> None:
+        self.calls += 1
+        self.token.run_sync_soon(fn, *args)
+        self.called.set()
+
+
+async def test_calls_finished_while_the_trio_thread_is_busy_are_reported_in_one_batch() -> None:
+    limiter = trio.CapacityLimiter(1)  # one thread: the calls run one after another
+    last_ran = threading.Event()
+    async with trio.open_nursery() as nursery, open_worker_threads(nursery, limiter):
+        pool = worker_threads_for(limiter)
+        assert pool is not None
+        counting = _CountingToken(pool._token)
+        pool._token = counting  # type: ignore[assignment]  # before the thread starts
+        await pool.run_sync(threading.get_ident)  # the thread is up and idle
+        before = counting.calls  # its report of this first call
+        results: dict[int, object] = {}
+
+        async def one(i: int, fn: Callable[[], object]) -> None:
+            results[i] = await pool.run_sync(fn)
+
+        # Keep the Trio thread busy (blocked on purpose) until the thread has run all
+        # six: the five first are finished and listed by then, and one wake-up was sent.
+        last_ran.clear()
+        with trio.CancelScope(shield=True):
+            for i in range(5):
+                nursery.start_soon(one, i, lambda i=i: i * i)
+            nursery.start_soon(one, 5, last_ran.set)
+            await trio.testing.wait_all_tasks_blocked()
+            # blocking the Trio thread on purpose, to keep it from reporting
+            assert last_ran.wait(30)  # blocks the Trio thread, on purpose
+        await trio.testing.wait_all_tasks_blocked()
+    assert results == {0: 0, 1: 1, 2: 4, 3: 9, 4: 16, 5: None}
+    # The first finished call of a batch wakes the Trio thread (6 calls: one or two batches,
+    # as the sixth may finish after the first batch was taken); each thread's end reports once.
+    thread_ends = 1
+    assert counting.calls - before <= 2 + thread_ends, counting.calls - before
+
+
+async def test_a_call_cancelled_after_it_returned_but_before_it_resumed_keeps_its_thread() -> None:
     limiter = trio.CapacityLimiter(1)
     with trio.fail_after(30):  # a hang guard
-        async with trio.open_nursery() as nursery:
-            async with open_worker_threads(nursery, limiter):
-                pool = worker_threads_for(limiter)
-                assert pool is not None
-                await pool.run_sync(threading.get_ident)  # one idle thread now
-                worker = pool._idle.pop()  # handed to a waiter...
-            assert pool.closed
-            pool._put_to_work(worker)  # ...which was cancelled and resumed after the close
-            try:
-                assert worker not in pool._idle, "kept idle after the pool closed"
-                assert worker not in pool._workers, "never told to stop"
-            finally:
-                pool._stop(worker)  # a no-op once stopped; lets the nursery close if not
+        await _cancel_after_return(limiter)
     assert limiter.borrowed_tokens == 0
+
+
+async def _cancel_after_return(limiter: trio.CapacityLimiter) -> None:
+    async with trio.open_nursery() as nursery, open_worker_threads(nursery, limiter):
+        pool = worker_threads_for(limiter)
+        assert pool is not None
+        counting = _CountingToken(pool._token)
+        pool._token = counting  # type: ignore[assignment]  # before the thread starts
+        first = await pool.run_sync(threading.get_ident)
+        outcomes: list[str] = []
+        go = threading.Event()
+
+        async def cancelled_late(scope: trio.CancelScope) -> None:
+            with scope:
+                await pool.run_sync(go.wait)
+                outcomes.append("resumed")  # pragma: no cover - must not happen
+            outcomes.append("cancelled" if scope.cancelled_caught else "not cancelled")
+
+        scope = trio.CancelScope()
+        nursery.start_soon(cancelled_late, scope)
+        await trio.testing.wait_all_tasks_blocked()  # the call runs in the thread, held
+        counting.called.clear()
+        # From here the Trio thread is blocked on purpose until the thread has listed the
+        # call's result and asked for a report: the cancel comes before the report runs,
+        # and must discard the result.
+        go.set()
+        assert counting.called.wait(30)  # blocks the Trio thread, on purpose
+        scope.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        assert outcomes == ["cancelled"]
+        # The thread was not abandoned: it takes the next call.
+        assert await pool.run_sync(threading.get_ident) == first

@@ -3,20 +3,30 @@
 ``trio.to_thread.run_sync`` per sync call costs a thread hand-off each way plus Trio's set-up
 of a fresh worker (about 100 µs here). A `WorkerThreads` pool enters each of its threads
 **once** through ``trio.to_thread.run_sync`` (so ``trio.from_thread.*`` works inside calls, and
-the thread holds a token of the run's limiter for its life, as any Trio worker thread does),
-then feeds it calls through a `queue.SimpleQueue`; each thread reports a finished call with
-``TrioToken.run_sync_soon``, and the call's task is woken with ``trio.lowlevel.reschedule``.
+the thread holds a token of the run's limiter for its life, as any Trio worker thread does).
+The threads take calls from **one shared FIFO queue**, so a thread that finishes a call takes
+the next queued one at once, without a round trip through the Trio thread; finished calls are
+collected in a list and reported in batches: the first finished call of a batch wakes the Trio
+thread with one ``TrioToken.run_sync_soon``, and that callback reschedules the task of every
+call finished by then (``trio.lowlevel.reschedule``). A burst of sync calls thus costs about
+one wake-up of the Trio thread per batch, not one per call (the thread hops of a call were
+most of its cost: futex and socket wake-ups, not Python).
 
 Per-call semantics are `trio.to_thread.run_sync(..., abandon_on_cancel=True)`'s: a call runs in
-a copy of its task's context; when its task is cancelled, the thread is **abandoned**: the
-call's task raises `trio.Cancelled` at once, the thread runs on until the function returns
-(``trio.from_thread.check_cancelled()`` raises in it from then on: its host task was cancelled
-through Trio), its result is discarded, the thread then ends (it is never reused) and gives
-its limiter token back only then. Idle threads end when the run's backend closes the pool.
+a copy of its task's context; a call cancelled while still queued never runs; a call cancelled
+once a thread has taken it makes its task raise `trio.Cancelled` at once and the thread is
+**abandoned**: it runs on until the function returns (``trio.from_thread.check_cancelled()``
+raises in it from then on: its host task was cancelled through Trio), its result is
+discarded, the thread then ends (it is never reused) and gives its limiter token back only
+then. A call cancelled after its function returned, before its task was rescheduled, has its
+result discarded and its thread goes on. Idle threads end when the run's backend closes the
+pool.
 
-Every thread the Trio side knows of is told to stop exactly once (a ``None`` in its queue): when
-the pool closes (idle threads), when it finishes its call after being abandoned, or when it
-reports ready after the pool closed.
+Every state a call goes through (queued, taken by a thread, done, cancelled) and the counts the
+Trio thread decides on (queued calls, idle threads, threads on their way) change under one
+``threading.Lock``, held for a few statements only, on both sides (as Trio's own
+``run_sync_soon`` holds its lock). A new thread is started only when the queued calls
+outnumber the idle threads and the threads on their way, within the limiter's tokens.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import contextlib
 import contextvars
 import math
 import queue
-from collections import deque
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, final
@@ -36,38 +46,39 @@ import trio
 
 __all__ = ["WorkerThreads", "open_worker_threads", "worker_threads_for"]
 
-_Job = tuple[Callable[[], Any], contextvars.Context] | None
+# The states of a `_Job` (ints: compared under the lock, on the hot path).
+_QUEUED, _TAKEN, _DONE, _CANCELLED = range(4)
 
 
 @final
 class _Worker:
     """One worker thread and its host task's cancel scope."""
 
-    __slots__ = ("abandoned", "jobs", "ready", "scope", "task", "waiting_for_token")
+    __slots__ = ("abandoned", "entered", "scope")
 
     def __init__(self) -> None:
-        self.jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         #: Shields the host task from the run's cancellation: only `WorkerThreads` cancels it,
-        #: to abandon the thread (once `ready`), or (while `waiting_for_token`) when the pool
-        #: closes.
+        #: to abandon the thread (once it took a call), or (while it waits for a limiter
+        #: token) when the pool closes.
         self.scope = trio.CancelScope(shield=True)
-        self.waiting_for_token = True
-        self.ready = False  # the thread has reported `_ready`: it runs `_thread_main`
-        #: The Trio task waiting for the call this thread runs (None while idle).
-        self.task: trio.lowlevel.Task | None = None
-        self.abandoned = False
+        self.entered = False  # the thread runs `_thread_main` (set by the thread, under the lock)
+        self.abandoned = False  # its call's task was cancelled while it ran (under the lock)
 
 
 @final
-class _Waiter:
-    """A call waiting for a thread: its task and its job, until a thread is bound to it."""
+class _Job:
+    """One sync call: its function and context until a thread runs it, the task to wake."""
 
-    __slots__ = ("job", "task", "worker")
+    __slots__ = ("context", "fn", "state", "task", "worker")
 
-    def __init__(self, task: trio.lowlevel.Task, job: _Job) -> None:
-        self.task: trio.lowlevel.Task | None = task  # None once cancelled
-        self.job = job
-        self.worker: _Worker | None = None
+    def __init__(
+        self, task: trio.lowlevel.Task, fn: Callable[[], Any], context: contextvars.Context
+    ) -> None:
+        self.task: trio.lowlevel.Task | None = task  # None: nobody waits for the result any more
+        self.fn: Callable[[], Any] | None = fn
+        self.context: contextvars.Context | None = context
+        self.state = _QUEUED
+        self.worker: _Worker | None = None  # the thread that took it
 
 
 @final
@@ -81,11 +92,18 @@ class WorkerThreads:
         # blocks (None would mean Trio's global default limiter).
         self._unlimited = trio.CapacityLimiter(math.inf)
         self._token = trio.lowlevel.current_trio_token()
-        self._idle: list[_Worker] = []
-        self._waiters: deque[_Waiter] = deque()
-        self._starting: set[_Worker] = set()  # hosts whose thread has not reported ready
-        self._wanting_tokens = 0  # hosts waiting for a limiter token
-        self._workers: set[_Worker] = set()  # every thread started and not told to stop
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: one thread stops
+        self._lock = threading.Lock()
+        # Under the lock:
+        self._queued = 0  # jobs in the queue that no thread took and nobody cancelled
+        self._idle = 0  # threads waiting for a job (or about to)
+        self._coming = 0  # hosts started whose thread has not entered `_thread_main` yet
+        self._finished: list[tuple[_Job, outcome.Outcome[Any]]] = []
+        self._report_pending = False  # a `_report` is scheduled and has not taken the list yet
+        # Trio thread only:
+        self._threads = 0  # hosts started whose thread has not ended (each holds or wants a token)
+        self._waiting: set[_Worker] = set()  # hosts waiting for a limiter token
+        self._live: set[_Worker] = set()  # threads to tell to stop on close (not abandoned)
         self.closed = False
 
     # ------------------------------------------------------------------ Trio thread
@@ -94,172 +112,159 @@ class WorkerThreads:
         """Run ``fn`` in a worker thread, in a copy of the current context, and return (or
         raise) what it does. Always a checkpoint.
 
-        Cancellation, as ``trio.to_thread.run_sync(abandon_on_cancel=True)``: while the call
-        waits for a thread (no idle thread, and no limiter token for a new one) it is simply
-        cancelled and never runs; once a thread is bound to it (an idle one, or a new one
-        that got its token), `trio.Cancelled` is raised at once and the thread is abandoned
+        Cancellation, as ``trio.to_thread.run_sync(abandon_on_cancel=True)``: while the call is
+        queued (no thread has taken it yet) it is simply cancelled and never runs; once a
+        thread has taken it, `trio.Cancelled` is raised at once and the thread is abandoned
         (see the module).
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         context = contextvars.copy_context()
         context.run(sniffio.current_async_library_cvar.set, None)  # as trio.to_thread does
-        waiter = _Waiter(trio.lowlevel.current_task(), (fn, context))
-        if self._idle:
-            self._bind(self._idle.pop(), waiter)
-        else:
-            self._waiters.append(waiter)
-            self._start_workers()
+        job = _Job(trio.lowlevel.current_task(), fn, context)
+        with self._lock:
+            self._queued += 1
+            short = self._queued - self._idle - self._coming
+        self._jobs.put(job)
+        if short > 0:
+            self._start_threads()
 
         def abort(_: object) -> trio.lowlevel.Abort:
-            worker = waiter.worker
-            if worker is None:  # no thread yet: it never runs
-                waiter.task = None
-            else:
-                self._abandon(worker)
+            worker = None
+            with self._lock:
+                if job.state == _QUEUED:  # no thread took it: it never runs
+                    job.state = _CANCELLED
+                    job.fn = job.context = None
+                    self._queued -= 1
+                elif job.state == _TAKEN:  # its thread runs it: abandoned
+                    worker = job.worker
+                    assert worker is not None
+                    worker.abandoned = True
+                job.task = None  # a result reported later (_DONE) is discarded
+            if worker is not None:
+                self._live.discard(worker)
+                worker.scope.cancel()  # its host's to_thread.run_sync is cancelled: abandoned
             return trio.lowlevel.Abort.SUCCEEDED
 
-        # `_done` reschedules this task with the call's outcome: its value, or what it raised.
+        # `_report` reschedules this task with the call's outcome: its value, or what it raised.
         return await trio.lowlevel.wait_task_rescheduled(abort)
 
-    def _bind(self, worker: _Worker, waiter: _Waiter) -> None:
-        """Hand ``waiter``'s call to ``worker``'s thread (it runs it as soon as it can)."""
-        waiter.worker = worker
-        worker.task = waiter.task
-        worker.jobs.put(waiter.job)
-        waiter.job = None
-
-    def _next_waiter(self) -> _Waiter | None:
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if waiter.task is not None:
-                return waiter
-        return None
-
-    def _start_workers(self) -> None:
-        """Start a host for each waiter no host waiting for a token will serve, within the
-        limiter's tokens (threads told to stop may hold theirs a little longer: a new host
-        waits for it). Called when a waiter comes and when a thread is told to stop, so that
-        a waiter is never left without a thread coming while tokens are free."""
-        waiters = self._waiters
-        while waiters and waiters[0].task is None:  # cancelled waiters
-            waiters.popleft()
+    def _start_threads(self) -> None:
+        """Start a host for each queued call that no idle thread and no thread on its way will
+        take, within the limiter's tokens (abandoned threads hold theirs until they end: a
+        new host waits for it). Called when a call is queued and when a thread ends."""
         total = self._limiter.total_tokens
-        while (
-            self._wanting_tokens < len(waiters) and len(self._starting) + len(self._workers) < total
-        ):
-            worker = _Worker()
-            self._starting.add(worker)
-            self._wanting_tokens += 1
-            self._nursery.start_soon(self._host, worker)
+        with self._lock:
+            short = self._queued - self._idle - self._coming
+            while short > 0 and self._threads < total:
+                short -= 1
+                self._coming += 1
+                self._threads += 1
+                worker = _Worker()
+                self._waiting.add(worker)
+                self._nursery.start_soon(self._host, worker)
 
     async def _host(self, worker: _Worker) -> None:
-        """The worker's host task: takes a token of the run's limiter for the thread, binds
-        the first waiting call to it, then enters the thread once. The token is the thread's
-        for its whole life: the thread gives it back as its last act (`_thread_main`), so an
-        abandoned thread keeps it until it really ends, as with
-        ``trio.to_thread.run_sync(limiter=...)``."""
+        """The worker's host task: takes a token of the run's limiter for the thread, then
+        enters the thread once. The token is the thread's for its whole life: the thread gives
+        it back as its last act (`_thread_main`), so an abandoned thread keeps it until it
+        really ends, as with ``trio.to_thread.run_sync(limiter=...)``."""
         try:
             with worker.scope:
                 await self._limiter.acquire_on_behalf_of(worker)
-                worker.waiting_for_token = False
-                self._wanting_tokens -= 1
-                waiter = self._next_waiter()
-                if waiter is not None:  # bound before the thread starts: it will run it
-                    self._bind(worker, waiter)
-                # From here the scope is cancelled only once the thread is `ready` (see
-                # `_abandon`), so the thread always starts and gives its token back.
+                self._waiting.discard(worker)
+                if self.closed:  # the token came as the pool closed: no thread is needed
+                    self._limiter.release_on_behalf_of(worker)
+                    return
+                self._live.add(worker)
+                # From here the scope is cancelled only once the thread has taken a call (see
+                # `run_sync`'s abort), so the thread always starts and gives its token back.
                 await trio.to_thread.run_sync(
                     self._thread_main, worker, abandon_on_cancel=True, limiter=self._unlimited
                 )
         finally:
-            if worker.waiting_for_token:  # cancelled before it got a token (the pool closed)
-                self._wanting_tokens -= 1
-                self._starting.discard(worker)
+            self._waiting.discard(worker)
+            with self._lock:
+                entered = worker.entered
+                if not entered:  # cancelled while waiting for a token (the pool closed)
+                    self._coming -= 1
+            if not entered:
+                self._threads -= 1
 
-    def _ready(self, worker: _Worker) -> None:
-        """From `run_sync_soon`: a new thread runs `_thread_main`."""
-        self._starting.discard(worker)
-        self._workers.add(worker)
-        worker.ready = True
-        if worker.abandoned:  # its call was cancelled already: it runs it abandoned, then ends
-            worker.scope.cancel()
-            self._stop(worker)
-        elif worker.task is None:  # nothing bound to it
-            self._put_to_work(worker)
+    def _report(self) -> None:
+        """From `run_sync_soon`: wake the task of every call finished since the last report."""
+        with self._lock:
+            finished, self._finished = self._finished, []
+            self._report_pending = False
+        for job, result in finished:
+            task = job.task
+            if task is not None:  # else its task was cancelled: the result is discarded
+                job.task = None
+                trio.lowlevel.reschedule(task, result)
 
-    def _done(self, worker: _Worker, result: outcome.Outcome[Any]) -> None:
-        """From `run_sync_soon`: the worker finished its call."""
-        task, worker.task = worker.task, None
-        if worker.abandoned:  # the call's task was cancelled: its result is discarded
-            self._stop(worker)
-            return
-        if task is not None:
-            trio.lowlevel.reschedule(task, result)
-        self._put_to_work(worker)
-
-    def _put_to_work(self, worker: _Worker) -> None:
-        """Bind a free worker to the first live waiter, or keep it idle (or stop it once the
-        pool is closed)."""
-        if self.closed:
-            self._stop(worker)
-            return
-        waiter = self._next_waiter()
-        if waiter is not None:
-            self._bind(worker, waiter)
-        else:
-            self._idle.append(worker)
-
-    def _abandon(self, worker: _Worker) -> None:
-        """The call's task was cancelled: cut the thread loose (see the module). A thread
-        that has not reported ready yet is cut loose by `_ready` (its host must first enter
-        it: cancelling the host before would leave the call's job and the token stranded)."""
-        worker.abandoned = True
-        worker.task = None
-        if worker.ready:
-            worker.scope.cancel()  # its host's to_thread.run_sync is cancelled: abandoned
-
-    def _stop(self, worker: _Worker) -> None:
-        if worker in self._workers:
-            self._workers.discard(worker)
-            worker.jobs.put(None)
-            if self._waiters and not self.closed:
-                self._start_workers()
+    def _ended(self, worker: _Worker) -> None:
+        """From `run_sync_soon`: the worker's thread ends; its token goes back."""
+        self._limiter.release_on_behalf_of(worker)
+        self._threads -= 1
+        self._live.discard(worker)
+        if not self.closed:
+            self._start_threads()
 
     def close(self) -> None:
         """No more calls: idle threads end, busy ones end after their call, hosts still
         waiting for a limiter token give up. Not a checkpoint."""
         self.closed = True
-        for worker in self._idle:
-            self._stop(worker)
-        self._idle.clear()
-        for worker in self._starting:
-            if worker.waiting_for_token:
-                worker.scope.cancel()
+        for worker in self._waiting:
+            worker.scope.cancel()
+        for _ in self._live:
+            self._jobs.put(None)
+        self._live.clear()
 
     # ------------------------------------------------------------------ worker thread
 
     def _thread_main(self, worker: _Worker) -> None:
         token = self._token
-        jobs = worker.jobs
+        jobs = self._jobs
+        lock = self._lock
         try:
-            token.run_sync_soon(self._ready, worker)
+            with lock:
+                worker.entered = True
+                self._coming -= 1
+                self._idle += 1
             while True:
                 job = jobs.get()
-                if job is None:
-                    return
-                fn, context = job
+                with lock:
+                    self._idle -= 1
+                    if job is None:
+                        return
+                    if job.state != _QUEUED:  # cancelled while queued: skip it
+                        self._idle += 1
+                        continue
+                    job.state = _TAKEN
+                    job.worker = worker
+                    self._queued -= 1
+                    fn, context = job.fn, job.context
+                    job.fn = job.context = None
+                assert fn is not None and context is not None
                 result = outcome.capture(context.run, fn)
-                del job, fn, context
-                token.run_sync_soon(self._done, worker, result)
-                del result
+                del fn, context
+                with lock:
+                    if worker.abandoned:  # its call was cancelled: the result is discarded
+                        return
+                    job.state = _DONE
+                    self._finished.append((job, result))
+                    self._idle += 1
+                    first = not self._report_pending
+                    self._report_pending = True
+                del job, result
+                if first:
+                    token.run_sync_soon(self._report)
         except trio.RunFinishedError:  # pragma: no cover - the run ended under an abandoned call
             return
         finally:
             # The thread's last act: its limiter token back (before the host task resumes:
             # run_sync_soon callbacks run in order).
             with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(self._limiter.release_on_behalf_of, worker)
+                token.run_sync_soon(self._ended, worker)
 
 
 #: The pool of each open run's thread limiter (a run's limiter is its own: see `_base`).

@@ -222,8 +222,9 @@ MUTANTS: tuple[Mutant, ...] = (
     one(
         "thread-not-abandoned-on-cancel",
         WORKER_THREADS,
-        "            else:\n                self._abandon(worker)\n",
-        "            else:\n                return trio.lowlevel.Abort.FAILED\n",
+        "            worker = None\n            with self._lock:\n",
+        "            worker = None\n            if job.state == _TAKEN:\n"
+        "                return trio.lowlevel.Abort.FAILED\n            with self._lock:\n",
         "a cancelled sync call's thread is waited for instead of abandoned (cancel is late)",
     ),
     # ------------------------------------------------------------------ recording States

@@ -49,10 +49,12 @@ task run (upstreams, retries, timeouts, hooks), ``run_in_slot`` (where the funct
    -> ``runner.wait``, which lends the worker slot), ``resolve_futures``, then `_attempts` ->
    `_attempt` -> ``runner.run_in_slot(partial(_Attempt(task), *args, **kwargs))`` (inside
    ``trio.move_on_after`` if the task has a timeout; it checks ``is_async_callable``) ->
-   ``runner._invoke`` -> ``run_sync_in_thread`` (``_execution.py``):
-   ``trio.to_thread.run_sync(_call_in_box, ..., limiter=<the run's thread limiter>)``.
-   **Hop**: a worker thread runs ``_call_in_box`` -> `_Attempt.__call__` ->
-   ``task.fn(*args, **kwargs)``; **hop back** as ``to_thread`` returns.
+   ``runner._invoke`` -> ``run_sync_in_thread`` (``_execution.py``) -> the run's worker
+   threads, ``WorkerThreads.run_sync`` (``_worker_threads.py``), which queues the call.
+   **Hop**: one of the run's long-lived worker threads takes it from the shared queue and
+   runs `_Attempt.__call__` -> ``task.fn(*args, **kwargs)``; **hop back**: the thread lists
+   the outcome, and one ``TrioToken.run_sync_soon`` per batch of finished calls reschedules
+   their tasks.
 6. Trio thread: `_attempts` returns the value (an `Exception` or a Failed State is retried
    while ``retries`` remain, after ``retry_delay_seconds`` slept inside ``runner.lend_slot()``);
    `TaskRunCall.__call__` makes ``Completed(value, "task run 'say_hello-0' completed")``, runs
