@@ -56,12 +56,14 @@ async def test_sync_and_async_calls_share_the_worker_limit(
     peak = 0
     lock = threading.Lock()
     gate = trio.Event()
+    sync_running = trio.Event()
 
     def sync_call() -> None:
         nonlocal running, peak
         with lock:
             running += 1
             peak = max(peak, running)
+        trio.from_thread.run_sync(sync_running.set)
         trio.from_thread.run(gate.wait)
         with lock:
             running -= 1
@@ -78,6 +80,7 @@ async def test_sync_and_async_calls_share_the_worker_limit(
         for i in range(3):
             await runner.submit(("sync", i), sync_call)
             await runner.submit(("async", i), async_call)
+        await sync_running.wait()  # the first sync call is in its thread (no Trio task shows it)
         await trio.testing.wait_all_tasks_blocked()
         assert runner.statistics().running == 2
         assert runner.statistics().queued == 4
@@ -193,3 +196,47 @@ async def test_options_are_reported_in_repr_and_equality() -> None:
     assert runner == ConcurrentTaskRunner(max_workers=4, max_pending=8)
     assert runner != ConcurrentTaskRunner(max_workers=4)
     assert runner.duplicate() == runner
+
+
+async def test_a_call_cancelled_while_its_submit_checkpoints_is_never_admitted() -> None:
+    # submit() registers the call, then checkpoints before it queues it: a cancel that lands
+    # in between (here from an instrument, synchronously, at "submitted") must keep the call
+    # from taking a free worker slot, as the dispatcher skips a cancelled queued call.
+    from collections.abc import Hashable
+
+    from trio_runners.abc import Instrument
+
+    events: list[tuple[str, Hashable]] = []
+
+    class CancelAtSubmit(Instrument):
+        def submitted(self, runner: Any, key: Hashable, time: float) -> None:
+            events.append(("submitted", key))
+            if key == "cancelled":
+                runner.cancel(key)
+
+        def admitted(self, runner: Any, key: Hashable, time: float) -> None:
+            events.append(("admitted", key))
+
+        def started(self, runner: Any, key: Hashable, time: float) -> None:
+            events.append(("started", key))
+
+    ran: list[str] = []
+
+    async def call(name: str) -> None:
+        ran.append(name)
+        await trio.lowlevel.checkpoint()
+
+    runner = ConcurrentTaskRunner(max_workers=1, instruments=[CancelAtSubmit()])
+    async with runner.start():
+        await runner.submit("cancelled", functools.partial(call, "cancelled"))
+        await runner.submit("next", functools.partial(call, "next"))
+    state = runner.state("cancelled")
+    assert state is not None and state.is_cancelled()
+    assert ran == ["next"]
+    assert events == [
+        ("submitted", "cancelled"),
+        ("submitted", "next"),
+        ("admitted", "next"),
+        ("started", "next"),
+    ]
+    assert runner.statistics().running == 0

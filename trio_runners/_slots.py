@@ -2,9 +2,11 @@
 
 One `Slots` object per run of a runner with a worker limit owns everything about slots:
 
-- admission: accepted calls wait in an unbounded FIFO memory channel; a single dispatcher
-  drains it and takes a slot (a `trio.Semaphore`) for each live call before starting it, so
-  admission follows submission order (ordering from structure, never from ``start_soon``);
+- admission: a call accepted while no call is queued and a slot (a `trio.Semaphore`) is free
+  takes it and starts at once; otherwise it waits in an unbounded FIFO memory channel, which a
+  single dispatcher drains, taking a slot for each live call before starting it. Either way
+  admission follows submission order (ordering from structure, never from ``start_soon``): a
+  call never overtakes one the dispatcher holds or has still to take;
 - backpressure: with a pending limit, `Slots.submit` waits for room (a second semaphore, FIFO
   among blocked submitters); a queued call holds its room token on its record until it is
   admitted, or until it finishes while queued (the call table gives it back at once);
@@ -38,8 +40,10 @@ class Slots:
         threads: trio.CapacityLimiter,
         run: Callable[[CallRecord], Awaitable[None]],
         send: trio.MemorySendChannel[CallRecord],
+        nursery: trio.Nursery,
     ) -> None:
         self._table = table
+        self._nursery = nursery
         self._slots = trio.Semaphore(limit)
         # Backpressure is a semaphore of `pending` tokens instead of the channel's buffer, so
         # that a queued call that is cancelled gives its room back at once, while it would
@@ -48,6 +52,9 @@ class Slots:
         self._threads = threads
         self._run = run
         self._send: trio.MemorySendChannel[CallRecord] | None = send
+        #: Calls sent to the dispatcher that it has not admitted or skipped yet (while there
+        #: are any, a new call queues behind them: FIFO).
+        self._queued = 0
 
     async def submit(
         self, record: CallRecord, lent: Callable[[], AbstractAsyncContextManager[None]]
@@ -103,7 +110,9 @@ class Slots:
 
     def queue_nowait(self, record: CallRecord, room: trio.Semaphore | None) -> bool:
         """Queue ``record`` for admission with the pending-room token ``room`` it holds (None
-        without a pending limit). Not a checkpoint.
+        without a pending limit). Not a checkpoint. When no call is queued and a slot is free,
+        the call is admitted here and now (it is first in line), without a hop through the
+        dispatcher.
 
         Returns:
           True if the call is queued; False if the dispatcher has stopped (the run was
@@ -114,15 +123,33 @@ class Slots:
         record.room = room
         if send is None:  # closed since the room was reserved
             return False
+        if self._queued == 0 and record.state is None:  # (not cancelled while submitted)
+            try:
+                self._slots.acquire_nowait()
+            except trio.WouldBlock:
+                pass
+            else:
+                self._admit(record)
+                return True
         try:
             send.send_nowait(record)
         except trio.BrokenResourceError:
             return False
+        self._queued += 1
         return True
 
-    async def dispatch(
-        self, receive: trio.MemoryReceiveChannel[CallRecord], nursery: trio.Nursery
-    ) -> None:
+    def _admit(self, record: CallRecord) -> None:
+        """Start a live call that holds a slot: it leaves the pending count."""
+        room = record.room
+        if room is not None:
+            record.room = None
+            room.release()
+        table = self._table
+        if table.hooks:
+            table.emit("admitted", record.key)
+        self._nursery.start_soon(self._run_in_slot, record)
+
+    async def dispatch(self, receive: trio.MemoryReceiveChannel[CallRecord]) -> None:
         """Admit queued calls in FIFO order: take the next live call, then a slot for it.
 
         The dispatcher never holds a slot while idle, so every slot holder is a running call.
@@ -130,7 +157,6 @@ class Slots:
         finishes while queued (cancelled), whichever comes first.
         """
         slots = self._slots
-        table = self._table
         async with receive:
             while True:
                 # A burst of queued calls is admitted without a trip through the scheduler per
@@ -144,22 +170,19 @@ class Slots:
                         return
                 except trio.EndOfChannel:
                     return
-                if record.state is not None:  # cancelled while queued: never starts
-                    continue
                 try:
-                    slots.acquire_nowait()
-                except trio.WouldBlock:
-                    await slots.acquire()
-                    if record.state is not None:  # cancelled while waiting for a slot
-                        slots.release()
+                    if record.state is not None:  # cancelled while queued: never starts
                         continue
-                room = record.room
-                if room is not None:
-                    record.room = None
-                    room.release()
-                if table.hooks:
-                    table.emit("admitted", record.key)
-                nursery.start_soon(self._run_in_slot, record)
+                    try:
+                        slots.acquire_nowait()
+                    except trio.WouldBlock:
+                        await slots.acquire()
+                        if record.state is not None:  # cancelled while waiting for a slot
+                            slots.release()
+                            continue
+                    self._admit(record)
+                finally:
+                    self._queued -= 1
 
     async def _run_in_slot(self, record: CallRecord) -> None:
         try:
@@ -220,8 +243,8 @@ async def open_slots(
     ``threads`` is the run's thread limiter (lent with the slots); ``run`` executes an
     admitted call. Not a checkpoint."""
     send, receive = trio.open_memory_channel[CallRecord](math.inf)
-    slots = Slots(table, limit, pending, threads, run, send)
-    nursery.start_soon(slots.dispatch, receive, nursery)
+    slots = Slots(table, limit, pending, threads, run, send, nursery)
+    nursery.start_soon(slots.dispatch, receive)
     try:
         yield slots
     finally:
