@@ -119,28 +119,48 @@ class State(Generic[T]):
         return f"{name}({shown})"
 
 
+# The constructors below fill a State's three slots directly (the slots' own descriptors, which
+# a frozen class's __setattr__ does not guard): a State is made for every call, and attrs'
+# generated __init__ for a frozen class costs about twice as much (0.8 µs against 0.35 µs).
+_new_state = object.__new__
+_set_type = State.__dict__["type"].__set__
+_set_outcome = State.__dict__["outcome"].__set__
+_set_message = State.__dict__["message"].__set__
+_COMPLETED, _FAILED = StateType.COMPLETED, StateType.FAILED
+_CANCELLED, _CRASHED = StateType.CANCELLED, StateType.CRASHED
+
+
+def _make(type_: StateType, result: outcome.Outcome[Any], message: str | None) -> State[Any]:
+    """``State(type_, result, message)``, without attrs' frozen __init__."""
+    state: State[Any] = _new_state(State)
+    _set_type(state, type_)
+    _set_outcome(state, result)
+    _set_message(state, message)
+    return state
+
+
 def Completed(value: T, message: str | None = None) -> State[T]:  # noqa: N802
     """A Completed State holding ``value``."""
-    return State(StateType.COMPLETED, outcome.Value(value), message)
+    return _make(_COMPLETED, outcome.Value(value), message)
 
 
 def Failed(exc: BaseException, message: str | None = None) -> State[Any]:  # noqa: N802
     """A Failed State: the call raised ``exc`` (an `Exception`)."""
     if not isinstance(exc, BaseException):
         raise TypeError(f"Failed() takes an exception, not {type(exc).__name__}")
-    return State(StateType.FAILED, outcome.Error(exc), message)
+    return _make(_FAILED, outcome.Error(exc), message)
 
 
 def Cancelled(message: str | None = "cancelled") -> State[Any]:  # noqa: N802
     """A Cancelled State; its `result()` raises `CancelledRun(message)`."""
-    return State(StateType.CANCELLED, outcome.Error(CancelledRun(message)), message)
+    return _make(_CANCELLED, outcome.Error(CancelledRun(message)), message)
 
 
 def Crashed(exc: BaseException, message: str | None = None) -> State[Any]:  # noqa: N802
     """A Crashed State: the machinery failed with ``exc``."""
     if not isinstance(exc, BaseException):
         raise TypeError(f"Crashed() takes an exception, not {type(exc).__name__}")
-    return State(StateType.CRASHED, outcome.Error(exc), message)
+    return _make(_CRASHED, outcome.Error(exc), message)
 
 
 def _is_cancellation(exc: BaseException) -> bool:
