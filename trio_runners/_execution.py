@@ -47,6 +47,28 @@ __all__ = [
 ]
 
 
+#: For classes whose ``__call__`` is a Python function: its code flags (see `_dunder_flags`).
+_DUNDER_FLAGS: dict[type, int] = {}
+
+
+def _dunder_flags(call: object) -> int | None:
+    """The code flags of ``type(call).__call__`` when it is a Python function (an instance of
+    a class with ``def __call__`` / ``async def __call__``), else None. Kept per class: a
+    task runner sees the same few call classes again and again, and asking `inspect` costs
+    microseconds per call."""
+    cls = type(call)
+    flags = _DUNDER_FLAGS.get(cls)
+    if flags is not None:
+        return flags
+    dunder_call = getattr(cls, "__call__", None)  # noqa: B004 (async __call__ objects)
+    if type(dunder_call) is not FunctionType or hasattr(call, "__code__"):
+        return None  # a builtin, a method, a class, a function-like object: ask inspect
+    if len(_DUNDER_FLAGS) > 1024:  # classes made on the fly: keep the memo bounded
+        _DUNDER_FLAGS.clear()
+    flags = _DUNDER_FLAGS[cls] = dunder_call.__code__.co_flags
+    return flags
+
+
 def is_async_callable(call: object) -> bool:
     """True if calling ``call`` returns a coroutine (async functions, partials of them, objects
     with an ``async def __call__``)."""
@@ -54,6 +76,11 @@ def is_async_callable(call: object) -> bool:
         return bool(call.__code__.co_flags & CO_COROUTINE)
     while isinstance(call, functools.partial):
         call = call.func
+    if type(call) is FunctionType:
+        return bool(call.__code__.co_flags & CO_COROUTINE)
+    flags = _dunder_flags(call)
+    if flags is not None:
+        return bool(flags & CO_COROUTINE)
     if inspect.iscoroutinefunction(call):
         return True
     dunder_call = getattr(type(call), "__call__", None)  # noqa: B004 (async __call__ objects)
@@ -64,6 +91,11 @@ def is_async_generator_callable(call: object) -> bool:
     """True if calling ``call`` returns an async generator (its body would never run as a call)."""
     while isinstance(call, functools.partial):
         call = call.func
+    if type(call) is FunctionType:
+        return bool(call.__code__.co_flags & CO_ASYNC_GENERATOR)
+    flags = _dunder_flags(call)
+    if flags is not None:
+        return bool(flags & CO_ASYNC_GENERATOR)
     if inspect.isasyncgenfunction(call):
         return True
     dunder_call = getattr(type(call), "__call__", None)  # noqa: B004

@@ -18,25 +18,44 @@ from ._futures import TaskFuture
 __all__ = ["futures_in", "resolve_futures"]
 
 
-def futures_in(value: object, found: dict[TaskFuture, bool], must_complete: bool = True) -> None:
+#: Types that hold no future and no annotation: skipped at once (most task arguments).
+_PLAIN = frozenset({int, float, str, bytes, bool, complex, type(None)})
+
+
+def futures_in(value: object, found: dict[TaskFuture, bool], must_complete: bool = True) -> bool:
     """Collect the futures in ``value`` (itself, or inside lists, tuples, sets, dicts and
     annotations, never inside a `quote`) into ``found``, in order: future -> True if it must end
-    Completed, False if it appears only inside `allow_failure` (it may end Failed)."""
+    Completed, False if it appears only inside `allow_failure` (it may end Failed).
+
+    Returns:
+      True if ``value`` holds a future or an annotation: `resolve_futures` would change it.
+      False: ``value`` can be used as it is.
+    """
+    if type(value) in _PLAIN:
+        return False
     if isinstance(value, TaskFuture):
         found[value] = found.get(value, False) or must_complete
-    elif isinstance(value, quote):
-        return
-    elif isinstance(value, allow_failure):
+        return True
+    if isinstance(value, quote):
+        return True
+    if isinstance(value, allow_failure):
         futures_in(value.value, found, False)
-    elif isinstance(value, unmapped):
+        return True
+    if isinstance(value, unmapped):
         futures_in(value.value, found, must_complete)
-    elif isinstance(value, (list, tuple, set, frozenset)):
+        return True
+    changed = False
+    if isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
-            futures_in(item, found, must_complete)
+            if futures_in(item, found, must_complete):
+                changed = True
     elif isinstance(value, dict):
         for key, item in value.items():
-            futures_in(key, found, must_complete)
-            futures_in(item, found, must_complete)
+            if futures_in(key, found, must_complete):
+                changed = True
+            if futures_in(item, found, must_complete):
+                changed = True
+    return changed
 
 
 def resolve_futures(

@@ -146,13 +146,16 @@ class TaskRunCall(LoopCall):
         name = self.future.name
         try:
             upstreams: dict[TaskFuture, bool] = {}
-            if self.args or self.kwargs:
-                futures_in((self.args, self.kwargs), upstreams)
-            futures_in(self.waits, upstreams)
+            args, kwargs = self.args, self.kwargs
+            # Arguments holding no future and no annotation are passed on as they are.
+            resolve = bool(args or kwargs) and futures_in((args, kwargs), upstreams)
+            if self.waits:
+                futures_in(self.waits, upstreams)
             try:
                 states = await self._wait_for_upstreams(upstreams) if upstreams else {}
-                args = resolve_futures(self.args, states)
-                kwargs = resolve_futures(self.kwargs, states)
+                if resolve:
+                    args = resolve_futures(args, states)
+                    kwargs = resolve_futures(kwargs, states)
             except Exception as exc:  # it never runs, and runs no hook
                 return Failed(exc, f"task run {name!r} did not run")
             self.future.started_at = trio.current_time()
