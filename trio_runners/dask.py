@@ -39,6 +39,34 @@ class _Crash:
         self.exc = exc
 
 
+@final
+class _Waker:
+    """Sets Trio events from Dask's threads, for one Trio run: events to set while the Trio
+    thread has not yet set the previous ones share one ``TrioToken.run_sync_soon`` (a burst of
+    calls finishing on Dask wakes the Trio thread once, not once per call)."""
+
+    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
+        self._token = token
+        self._lock = threading.Lock()
+        self._events: list[trio.Event] = []
+
+    def set_soon(self, event: trio.Event) -> None:
+        """From any thread: set ``event`` on the Trio thread soon. If the Trio run is over,
+        nobody waits for it any more."""
+        with self._lock:
+            self._events.append(event)
+            first = len(self._events) == 1
+        if first:
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(self._set_all)
+
+    def _set_all(self) -> None:
+        with self._lock:
+            events, self._events = self._events, []
+        for event in events:
+            event.set()
+
+
 async def _gather(client: Any, future: Any) -> Any:
     """Runs on the client's event loop: what `run_pickled` returned on the worker, or a
     `_Crash`. The future is released afterwards.
@@ -159,6 +187,7 @@ class DaskTaskRunner(RemoteTaskRunner):
         self._submitted = 0
         self._soon: list[Callable[[], None]] = []
         self._soon_lock = threading.Lock()
+        self._waker: _Waker | None = None
 
     _config: DaskOptions
 
@@ -212,6 +241,7 @@ class DaskTaskRunner(RemoteTaskRunner):
         State)."""
         async with super()._backend(nursery):
             token = self._token = trio.lowlevel.current_trio_token()
+            self._waker = _Waker(token)
             self._run_id = uuid.uuid4().hex[:12]
             self._submitted = 0
             async with open_cluster(self._config) as (client, cluster):
@@ -287,11 +317,12 @@ class DaskTaskRunner(RemoteTaskRunner):
         done = trio.Event()
         handle: dict[str, Any] = {}
 
+        waker = self._waker
+        assert waker is not None  # set with the token
+
         def wake(_: Any = None) -> None:
-            # Runs in Dask's callback thread (or the client's loop thread). If the Trio run is
-            # over, nobody is waiting any more.
-            with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(done.set)
+            # Runs in Dask's callback thread (or the client's loop thread).
+            waker.set_soon(done)
 
         def submit() -> None:
             # Runs on the client's loop thread: submitting there, and registering the
