@@ -26,6 +26,7 @@ from trio_runners import (
     State,
     ThreadPoolTaskRunner,
 )
+from trio_runners._execution import execute
 from trio_runners.testing import ConformanceError, RunnerConformance
 
 if sys.version_info < (3, 11):
@@ -67,7 +68,8 @@ class _Lifo:
     async def _admit_newest(self) -> None:
         async with self._lifo_slots:
             # Newest first; like the dispatcher it replaces, it reports no `admitted` event.
-            await self._execute_admitted(self._lifo_stack.pop())  # type: ignore[attr-defined]
+            record = self._lifo_stack.pop()
+            await execute(self._table, record, self._invoke, True)  # type: ignore[attr-defined]
 
 
 class LifoAdmission(_Lifo, ConcurrentTaskRunner):  # type: ignore[misc]

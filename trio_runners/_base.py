@@ -333,6 +333,9 @@ class BaseTaskRunner(RunnerIdentity, abc.ABC):
         """
         check_timeout(timeout)
         record = self._table.lookup(key)
+        if record.state is not None:  # finished: no waiting, no slot to lend (one frame less)
+            await trio.lowlevel.checkpoint()
+            return record.state
         return await self._table.wait(record, timeout, self.lend_slot)
 
     @trio.lowlevel.enable_ki_protection

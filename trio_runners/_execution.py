@@ -197,10 +197,12 @@ async def execute(
     record: CallRecord,
     invoke: Callable[[Callable[[], Any]], Awaitable[Any]],
     admitted: bool,
+    release: Callable[[], object] | None = None,
 ) -> None:
     """Execute an admitted call with ``invoke`` and record its State (the first State recorded
-    wins). ``admitted``: the caller has reported the ``admitted`` event already (positional
-    too, so that a nursery can start this coroutine function directly: one frame per call).
+    wins). ``admitted``: the caller has reported the ``admitted`` event already. ``release``:
+    called as the call's task leaves, however it leaves (a worker slot given back). Positional
+    too, so that a nursery can start this coroutine function directly: one frame per call.
 
     A call cancelled while queued returns at once, never started. Otherwise a checkpoint.
 
@@ -209,43 +211,47 @@ async def execute(
       KeyboardInterrupt, SystemExit, BaseExceptionGroup: the call raised one (or a group holding
         one); it is recorded Crashed first.
     """
-    if record.state is not None:  # cancelled while queued: never starts
-        return
-    call = record.call
-    record.call = None
-    if call is None:  # pragma: no cover - a record is executed once
-        table.finish(record, Crashed(RuntimeError(f"call {record.key!r} executed twice")))
-        return
-    if table.hooks:
-        if not admitted:
-            table.emit("admitted", record.key)
-        table.emit("started", record.key)
-    scope = record.scope = trio.CancelScope()
-    table.running += 1
-    token = current_call.set((table.owner, record))
     try:
-        with scope:
-            result = await invoke(call)
-    except Exception as exc:
-        table.finish(record, Failed(exc))
-    except BaseException as exc:
-        if _stops_the_process(exc) or (holds_cancelled(exc) and _enclosing_scope_cancelled()):
-            table.finish(record, state_for_base_exception(exc))
-            raise
-        table.finish(record, _crash_of_the_call(exc))
-        if _enclosing_scope_cancelled():
-            # The call replaced an enclosing cancellation with its own BaseException: that
-            # is the call's Crashed State, and the cancellation goes on (Trio's cancels are
-            # level-triggered, so this raises it again).
-            await trio.lowlevel.checkpoint_if_cancelled()
-    else:
-        if scope.cancelled_caught:
-            table.finish(record, Cancelled("cancelled"))
-        elif isinstance(result, State):
-            table.finish(record, result)
+        if record.state is not None:  # cancelled while queued: never starts
+            return
+        call = record.call
+        record.call = None
+        if call is None:  # pragma: no cover - a record is executed once
+            table.finish(record, Crashed(RuntimeError(f"call {record.key!r} executed twice")))
+            return
+        if table.hooks:
+            if not admitted:
+                table.emit("admitted", record.key)
+            table.emit("started", record.key)
+        scope = record.scope = trio.CancelScope()
+        table.running += 1
+        token = current_call.set((table.owner, record))
+        try:
+            with scope:
+                result = await invoke(call)
+        except Exception as exc:
+            table.finish(record, Failed(exc))
+        except BaseException as exc:
+            if _stops_the_process(exc) or (holds_cancelled(exc) and _enclosing_scope_cancelled()):
+                table.finish(record, state_for_base_exception(exc))
+                raise
+            table.finish(record, _crash_of_the_call(exc))
+            if _enclosing_scope_cancelled():
+                # The call replaced an enclosing cancellation with its own BaseException: that
+                # is the call's Crashed State, and the cancellation goes on (Trio's cancels are
+                # level-triggered, so this raises it again).
+                await trio.lowlevel.checkpoint_if_cancelled()
         else:
-            table.finish(record, Completed(result))
+            if scope.cancelled_caught:
+                table.finish(record, Cancelled("cancelled"))
+            elif isinstance(result, State):
+                table.finish(record, result)
+            else:
+                table.finish(record, Completed(result))
+        finally:
+            current_call.reset(token)
+            table.running -= 1
+            record.scope = None
     finally:
-        current_call.reset(token)
-        table.running -= 1
-        record.scope = None
+        if release is not None:
+            release()

@@ -65,7 +65,7 @@ class PoolTaskRunner(BaseTaskRunner):
                 yield
                 return
             async with open_slots(
-                nursery, self._table, limit, self._pending_limit(), threads, self._execute_admitted
+                nursery, self._table, limit, self._pending_limit(), threads, self._invoke
             ) as slots:
                 self._slots = slots
                 try:
@@ -73,13 +73,15 @@ class PoolTaskRunner(BaseTaskRunner):
                 finally:
                     self._slots = None
 
-    async def _execute_admitted(self, record: CallRecord) -> None:
-        await execute(self._table, record, self._invoke, admitted=True)
-
     async def _submit(self, record: CallRecord) -> None:
         slots = self._slots
         if slots is not None:
-            if not await slots.submit(record, self._slot_lent):
+            if slots.has_room_limit:
+                queued = await slots.submit(record, self._slot_lent)
+            else:  # `slots.submit` without a pending limit, inline: one coroutine frame less
+                await trio.lowlevel.checkpoint()
+                queued = slots.queue_nowait(record, None)
+            if not queued:
                 # The dispatcher has stopped: the run was cancelled (a call raised
                 # KeyboardInterrupt, or the scope around start() was cancelled) while this
                 # submitter was being resumed. The call never starts.

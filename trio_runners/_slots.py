@@ -19,11 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import final
+from typing import Any, final
 
 import trio
 
 from ._calls import CallRecord, CallTable
+from ._execution import execute
 
 __all__ = ["Slots", "open_slots"]
 
@@ -38,7 +39,7 @@ class Slots:
         limit: int,
         pending: int | None,
         threads: trio.CapacityLimiter,
-        run: Callable[[CallRecord], Awaitable[None]],
+        invoke: Callable[[Callable[[], Any]], Awaitable[Any]],
         send: trio.MemorySendChannel[CallRecord],
         nursery: trio.Nursery,
     ) -> None:
@@ -50,11 +51,17 @@ class Slots:
         # stay in a channel's buffer until the dispatcher reached it.
         self._room = None if pending is None else trio.Semaphore(pending)
         self._threads = threads
-        self._run = run
+        self._invoke = invoke
         self._send: trio.MemorySendChannel[CallRecord] | None = send
         #: Calls sent to the dispatcher that it has not admitted or skipped yet (while there
         #: are any, a new call queues behind them: FIFO).
         self._queued = 0
+
+    @property
+    def has_room_limit(self) -> bool:
+        """True with a pending limit: `submit` may wait for room. Without one, `submit` is a
+        checkpoint followed by `queue_nowait`."""
+        return self._room is not None
 
     async def submit(
         self, record: CallRecord, lent: Callable[[], AbstractAsyncContextManager[None]]
@@ -147,7 +154,8 @@ class Slots:
         table = self._table
         if table.hooks:
             table.emit("admitted", record.key)
-        self._nursery.start_soon(self._run_in_slot, record)
+        # `execute` itself, giving the slot back as the call's task leaves: one frame per call.
+        self._nursery.start_soon(execute, table, record, self._invoke, True, self._slots.release)
 
     async def dispatch(self, receive: trio.MemoryReceiveChannel[CallRecord]) -> None:
         """Admit queued calls in FIFO order: take the next live call, then a slot for it.
@@ -183,12 +191,6 @@ class Slots:
                     self._admit(record)
                 finally:
                     self._queued -= 1
-
-    async def _run_in_slot(self, record: CallRecord) -> None:
-        try:
-            await self._run(record)
-        finally:
-            self._slots.release()
 
     def close(self) -> None:
         """Accept no more calls; the dispatcher ends once it has admitted the queued ones."""
@@ -236,14 +238,14 @@ async def open_slots(
     limit: int,
     pending: int | None,
     threads: trio.CapacityLimiter,
-    run: Callable[[CallRecord], Awaitable[None]],
+    invoke: Callable[[Callable[[], Any]], Awaitable[Any]],
 ) -> AsyncIterator[Slots]:
     """``limit`` worker slots for one run, their dispatcher running in ``nursery``; on exit no
     call is accepted any more (the dispatcher admits those already queued, then ends).
-    ``threads`` is the run's thread limiter (lent with the slots); ``run`` executes an
-    admitted call. Not a checkpoint."""
+    ``threads`` is the run's thread limiter (lent with the slots); an admitted call is
+    executed (`_execution.execute`) with ``invoke``, the runner's. Not a checkpoint."""
     send, receive = trio.open_memory_channel[CallRecord](math.inf)
-    slots = Slots(table, limit, pending, threads, run, send, nursery)
+    slots = Slots(table, limit, pending, threads, invoke, send, nursery)
     nursery.start_soon(slots.dispatch, receive)
     try:
         yield slots

@@ -46,7 +46,7 @@ class _Waker:
     calls finishing on Dask wakes the Trio thread once, not once per call)."""
 
     def __init__(self, token: trio.lowlevel.TrioToken) -> None:
-        self._token = token
+        self.token = token
         self._lock = threading.Lock()
         self._events: list[trio.Event] = []
 
@@ -58,7 +58,7 @@ class _Waker:
             first = len(self._events) == 1
         if first:
             with contextlib.suppress(trio.RunFinishedError):
-                self._token.run_sync_soon(self._set_all)
+                self.token.run_sync_soon(self._set_all)
 
     def _set_all(self) -> None:
         with self._lock:
@@ -318,7 +318,8 @@ class DaskTaskRunner(RemoteTaskRunner):
         handle: dict[str, Any] = {}
 
         waker = self._waker
-        assert waker is not None  # set with the token
+        if waker is None or waker.token is not token:  # (the run's; tests may set the token)
+            waker = self._waker = _Waker(token)
 
         def wake(_: Any = None) -> None:
             # Runs in Dask's callback thread (or the client's loop thread).

@@ -78,8 +78,8 @@ MUTANTS: tuple[Mutant, ...] = (
     one(
         "pool-slot-leak-on-cancel-while-waiting",
         SLOTS,
-        "                        slots.release()\n                        continue\n",
-        "                        continue\n",
+        "                            slots.release()\n                            continue\n",
+        "                            continue\n",
         "a call cancelled while the dispatcher waited for a slot keeps that slot for ever",
     ),
     one(
@@ -100,8 +100,8 @@ MUTANTS: tuple[Mutant, ...] = (
     one(
         "pool-room-not-given-back-at-admission",
         SLOTS,
-        "                    record.room = None\n                    room.release()\n",
-        "                    record.room = None\n",
+        "            record.room = None\n            room.release()\n        table = self._table\n",
+        "            record.room = None\n        table = self._table\n",
         "an admitted call does not give its pending room back: after max_pending calls, "
         "submit blocks for ever",
     ),
@@ -167,8 +167,9 @@ MUTANTS: tuple[Mutant, ...] = (
     one(
         "execute-swallows-base-exception",
         EXECUTION,
-        "            table.finish(record, state_for_base_exception(exc))\n            raise\n",
-        "            table.finish(record, state_for_base_exception(exc))\n",
+        "                table.finish(record, state_for_base_exception(exc))\n"
+        "                raise\n",
+        "                table.finish(record, state_for_base_exception(exc))\n",
         "swallowing Cancelled: a call ended by an enclosing cancel (or KeyboardInterrupt) "
         "records its State and returns normally",
     ),
