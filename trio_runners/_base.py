@@ -333,7 +333,7 @@ class BaseTaskRunner(RunnerIdentity, abc.ABC):
         """
         check_timeout(timeout)
         record = self._table.lookup(key)
-        if record.state is not None:  # finished: no waiting, no slot to lend (one frame less)
+        if record.state is not None:  # finished: nothing to wait for, no slot to lend
             await trio.lowlevel.checkpoint()
             return record.state
         return await self._table.wait(record, timeout, self.lend_slot)

@@ -286,11 +286,11 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     one(
         "wait-fast-path-no-checkpoint",
-        CALLS,
-        "        if state is not None or timeout == 0:\n"
+        BASE,
+        "        if record.state is not None:  # finished: nothing to wait for, no slot to lend\n"
         "            await trio.lowlevel.checkpoint()\n",
-        "        if state is not None or timeout == 0:\n",
-        "wait() on a finished call (or with timeout=0) does not checkpoint",
+        "        if record.state is not None:  # finished: nothing to wait for, no slot to lend\n",
+        "wait() on a finished call does not checkpoint",
     ),
     one(
         "reclaim-slot-not-shielded",
