@@ -240,3 +240,40 @@ async def test_a_call_cancelled_while_its_submit_checkpoints_is_never_admitted()
         ("started", "next"),
     ]
     assert runner.statistics().running == 0
+
+
+async def test_a_queued_call_runs_in_a_copy_of_its_submitters_context() -> None:
+    # As a call started at once (and as trio.to_thread.run_sync does): whether a slot was free
+    # when it was submitted must not change what the call sees.
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    gate = trio.Event()
+
+    async def first() -> str:
+        await gate.wait()
+        return var.get()
+
+    async def second() -> str:
+        return var.get()
+
+    def sync_third() -> str:
+        return var.get()
+
+    runner = ConcurrentTaskRunner(max_workers=1)
+    async with runner.start():
+        var.set("first")
+        await runner.submit("first", first)  # takes the only slot at once
+        var.set("second")
+        await runner.submit("second", second)  # queued: admitted by the dispatcher later
+        var.set("third")
+        await runner.submit("third", sync_third)  # queued, and runs in a worker thread
+        var.set("submitter")
+        await trio.testing.wait_all_tasks_blocked()
+        assert runner.state("second") is None
+        gate.set()
+    assert [runner.state(k).result() for k in ("first", "second", "third")] == [  # type: ignore[union-attr]
+        "first",
+        "second",
+        "third",
+    ]

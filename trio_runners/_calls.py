@@ -12,6 +12,7 @@ call is executed is `_execution`'s, how it is admitted is `_slots`'.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Hashable, Iterable
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
@@ -58,7 +59,7 @@ class RunnerStatistics:
 class CallRecord:
     """Bookkeeping for one submitted call: the call until it starts, its State once finished."""
 
-    __slots__ = ("call", "event", "key", "lent", "listeners", "room", "scope", "state")
+    __slots__ = ("call", "context", "event", "key", "lent", "listeners", "room", "scope", "state")
 
     def __init__(self, key: Hashable, call: Callable[[], Any]) -> None:
         self.key = key
@@ -71,6 +72,9 @@ class CallRecord:
         self.lent = 0
         #: The backpressure token this queued call holds (see `_slots`), given back by `finish`.
         self.room: trio.Semaphore | None = None
+        #: The submitter's context while the call waits in the queue (see `_slots`): the call's
+        #: task starts in a copy of it, as a call started at once does.
+        self.context: contextvars.Context | None = None
 
 
 #: The runner and call executing in the current task (or in a thread or child task it started).

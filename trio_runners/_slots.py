@@ -16,6 +16,7 @@ One `Slots` object per run of a runner with a worker limit owns everything about
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -138,9 +139,11 @@ class Slots:
             else:
                 self._admit(record)
                 return True
+        record.context = contextvars.copy_context()  # the call starts in the submitter's
         try:
             send.send_nowait(record)
         except trio.BrokenResourceError:
+            record.context = None
             return False
         self._queued += 1
         return True
@@ -178,6 +181,7 @@ class Slots:
                         return
                 except trio.EndOfChannel:
                     return
+                context, record.context = record.context, None
                 try:
                     if record.state is not None:  # cancelled while queued: never starts
                         continue
@@ -188,7 +192,10 @@ class Slots:
                         if record.state is not None:  # cancelled while waiting for a slot
                             slots.release()
                             continue
-                    self._admit(record)
+                    if context is None:  # pragma: no cover - queue_nowait always sets it
+                        self._admit(record)
+                    else:  # its task starts in a copy of the submitter's context
+                        context.run(self._admit, record)
                 finally:
                     self._queued -= 1
 
