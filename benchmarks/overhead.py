@@ -30,12 +30,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for n in args.sizes:
         print(f"\nN = {n:,}")
-        print(f"{'workload':62} {'µs/call: min / median / max':>27} {'x floor':>8} {'x contr.':>8}")
+        print(
+            f"{'workload':62} {'µs/call: min / median / max':>27} {'x floor':>8} "
+            f"{'x contr.':>8} {'x bound.':>8}"
+        )
         for row in bench_trivial([n], args.repeat):
             low, mid, high = (row["us_spread"][k] for k in ("min", "median", "max"))
             print(
                 f"{row['runner']:62} {low:8.2f} /{mid:7.2f} /{high:7.2f} "
                 f"{row['ratio_to_trio_floor']:8.2f} {row['ratio_to_contract_floor']:8.2f}"
+                + (
+                    f" {row['ratio_to_bounded_contract_floor']:8.2f}"
+                    if row["ratio_to_bounded_contract_floor"] is not None
+                    else ""
+                )
             )
 
 

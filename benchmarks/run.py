@@ -86,6 +86,33 @@ async def contract_floor(n: int) -> None:
     assert len(results) == n
 
 
+async def contract_floor_bounded(n: int, workers: int = 64) -> None:
+    """The contract floor of a runner with a worker limit: the same, plus a slot of a
+    `trio.Semaphore` per call, taken before the call starts (waiting when all are taken, as
+    admission does) and given back as its task ends: raw Trio bounding concurrency."""
+    results: dict[int, Any] = {}
+    events: dict[int, trio.Event] = {}
+    slots = trio.Semaphore(workers)
+
+    async def run(key: int, scope: trio.CancelScope, event: trio.Event) -> None:
+        try:
+            with scope:
+                results[key] = await trivial()
+            event.set()
+        finally:
+            slots.release()
+
+    async with trio.open_nursery() as nursery:
+        for key in range(n):
+            event = events[key] = trio.Event()
+            await trio.lowlevel.checkpoint()
+            await slots.acquire()
+            nursery.start_soon(run, key, trio.CancelScope(), event)
+        for key in range(n):
+            await events[key].wait()
+    assert len(results) == n
+
+
 async def raw_asyncio(n: int) -> None:
     """``create_task`` + ``gather``."""
     tasks = [asyncio.create_task(trivial()) for _ in range(n)]
@@ -122,10 +149,12 @@ def through_nowait(factory: Callable[[], ConcurrentTaskRunner]) -> Callable[[int
 
 FLOOR = "raw trio floor"
 CONTRACT = "contract floor (raw trio: scope + checkpoint + Event per call)"
+BOUNDED = "bounded contract floor (the same + a Semaphore(64) slot per call)"
 
 TRIVIAL: dict[str, tuple[str, Callable[[int], Awaitable[None]]]] = {
     FLOOR: ("trio", raw_trio_floor),
     CONTRACT: ("trio", contract_floor),
+    BOUNDED: ("trio", contract_floor_bounded),
     "raw asyncio (create_task + gather)": ("asyncio", raw_asyncio),
     "ConcurrentTaskRunner()": ("trio", through(ConcurrentTaskRunner)),
     "ConcurrentTaskRunner(max_workers=64)": (
@@ -170,6 +199,7 @@ def bench_trivial(sizes: list[int], repeat: int, big_repeat: int = 1) -> list[Ro
             for name, (loop, workload) in TRIVIAL.items():
                 samples[name].append(cpu_seconds(loop, workload, n))
         floor, contract = min(samples[FLOOR]), min(samples[CONTRACT])
+        bounded = min(samples[BOUNDED])
         for name, seconds in samples.items():
             rows.append(
                 {
@@ -180,6 +210,10 @@ def bench_trivial(sizes: list[int], repeat: int, big_repeat: int = 1) -> list[Ro
                     "us_spread": spread(seconds, n / 1e6),
                     "ratio_to_trio_floor": min(seconds) / floor,
                     "ratio_to_contract_floor": min(seconds) / contract,
+                    # the rows with a worker limit, against the floor that has one too
+                    "ratio_to_bounded_contract_floor": (
+                        min(seconds) / bounded if name == BOUNDED or "max_workers" in name else None
+                    ),
                 }
             )
         print(f"  trivial N={n:,}: done", file=sys.stderr)
@@ -361,6 +395,8 @@ def markdown(rows: list[Row]) -> str:
         elif "ratio_to_trio_floor" in row:
             ratio = f"{row['ratio_to_trio_floor']:.2f}x floor"
             contract = f"{row['ratio_to_contract_floor']:.2f}x"
+            if row.get("ratio_to_bounded_contract_floor") is not None:
+                contract += f" ({row['ratio_to_bounded_contract_floor']:.2f}x bounded)"
         elif "ratio" in row:
             ratio = f"{row['ratio']:.2f}x {row.get('ratio_of', 'baseline')}"
             if "ratio_spread" in row:
