@@ -69,16 +69,22 @@ def _dunder_flags(call: object) -> int | None:
     return flags
 
 
+def _unwrapped_flags(call: object) -> tuple[object, int | None]:
+    """``call`` without its `functools.partial` layers, and the code flags of what calling it
+    runs when they are known without `inspect` (a function, or a class's Python ``__call__``)."""
+    while isinstance(call, functools.partial):
+        call = call.func
+    if type(call) is FunctionType:
+        return call, call.__code__.co_flags
+    return call, _dunder_flags(call)
+
+
 def is_async_callable(call: object) -> bool:
     """True if calling ``call`` returns a coroutine (async functions, partials of them, objects
     with an ``async def __call__``)."""
     if type(call) is FunctionType:  # the common case, without inspect's unwrapping
         return bool(call.__code__.co_flags & CO_COROUTINE)
-    while isinstance(call, functools.partial):
-        call = call.func
-    if type(call) is FunctionType:
-        return bool(call.__code__.co_flags & CO_COROUTINE)
-    flags = _dunder_flags(call)
+    call, flags = _unwrapped_flags(call)
     if flags is not None:
         return bool(flags & CO_COROUTINE)
     if inspect.iscoroutinefunction(call):
@@ -89,11 +95,7 @@ def is_async_callable(call: object) -> bool:
 
 def is_async_generator_callable(call: object) -> bool:
     """True if calling ``call`` returns an async generator (its body would never run as a call)."""
-    while isinstance(call, functools.partial):
-        call = call.func
-    if type(call) is FunctionType:
-        return bool(call.__code__.co_flags & CO_ASYNC_GENERATOR)
-    flags = _dunder_flags(call)
+    call, flags = _unwrapped_flags(call)
     if flags is not None:
         return bool(flags & CO_ASYNC_GENERATOR)
     if inspect.isasyncgenfunction(call):

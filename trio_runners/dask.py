@@ -241,7 +241,6 @@ class DaskTaskRunner(RemoteTaskRunner):
         State)."""
         async with super()._backend(nursery):
             token = self._token = trio.lowlevel.current_trio_token()
-            self._waker = _Waker(token)
             self._run_id = uuid.uuid4().hex[:12]
             self._submitted = 0
             async with open_cluster(self._config) as (client, cluster):
@@ -318,7 +317,7 @@ class DaskTaskRunner(RemoteTaskRunner):
         handle: dict[str, Any] = {}
 
         waker = self._waker
-        if waker is None or waker.token is not token:  # (the run's; tests may set the token)
+        if waker is None or waker.token is not token:  # the first call of this run
             waker = self._waker = _Waker(token)
 
         def wake(_: Any = None) -> None:
