@@ -10,6 +10,7 @@ import gc
 import re
 import sys
 import threading
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
 HANG_GUARD = 30  # seconds; only against a hang
+RACING_EXITS = 300
 
 
 class Gate:
@@ -516,3 +518,79 @@ def test_a_handle_is_entered_once() -> None:
         pass
     with pytest.raises(RuntimeError, match="already entered"), background:
         pass  # pragma: no cover
+
+
+def _never_awaited(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if "was never awaited" in str(w.message)]
+
+
+def test_requests_racing_the_blocks_exit_are_accepted_or_refused_and_leave_nothing_behind() -> None:
+    """Host threads keep sending requests into the runner's portal while the block exits,
+    over many blocks: each request is accepted or raises `RuntimeError`, and none leaves an
+    unawaited coroutine behind (a `RuntimeWarning` in the host). Racing the portal's stop,
+    anyio's portal could find its nursery closed after it had made the request's coroutine:
+    about once in 100 exits."""
+    refused: list[RuntimeError] = []
+
+    def request_until_refused(session: Any) -> None:
+        while True:
+            try:
+                session.start_task_soon(trio.lowlevel.checkpoint)
+            except RuntimeError as error:
+                refused.append(error)
+                return
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(RACING_EXITS):
+            with run_in_background(ConcurrentTaskRunner()) as background:
+                host = threading.Thread(
+                    target=request_until_refused, args=(background._embedding.live(),)
+                )
+                host.start()
+            host.join(HANG_GUARD)
+            assert not host.is_alive()
+        gc.collect()
+    assert _never_awaited(caught) == []
+    assert len(refused) == RACING_EXITS
+
+
+def test_the_portal_stops_only_once_the_requests_on_their_way_in_have_arrived() -> None:
+    """A request still on its way into the portal when the block exits gets its result: the
+    stop waits for it. A request made once the stop has begun is refused before it reaches
+    the portal."""
+    with run_in_background(ConcurrentTaskRunner()) as background:
+        session = background._embedding.live()
+        assert session is not None
+        portal = session._portal
+        into_portal = portal.start_task_soon
+        on_its_way, let_in = threading.Event(), threading.Event()
+        reached: list[object] = []
+
+        def slow_hop(fn: Callable[..., Any], *args: Any) -> Any:
+            reached.append(fn)
+            if fn is double_async:
+                on_its_way.set()
+                assert let_in.wait(HANG_GUARD)
+            return into_portal(fn, *args)
+
+        portal.start_task_soon = slow_hop  # type: ignore[method-assign,assignment]
+        results: list[object] = []
+        request = threading.Thread(
+            target=lambda: results.append(session.start_task_soon(double_async).result())
+        )
+        request.start()
+        assert on_its_way.wait(HANG_GUARD)
+        closing = threading.Thread(target=background.__exit__, args=(None, None, None))
+        closing.start()
+        with session._hops:  # the close now waits for the request on its way
+            assert session._hops.wait_for(lambda: session._stopping, HANG_GUARD)
+        reached.clear()
+        with pytest.raises(RuntimeError, match="portal has stopped"):
+            session.start_task_soon(double_async)
+        assert reached == []  # refused before the portal
+        let_in.set()
+        request.join(HANG_GUARD)
+        closing.join(HANG_GUARD)
+        assert not closing.is_alive()
+    assert results == [42]

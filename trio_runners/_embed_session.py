@@ -62,6 +62,11 @@ class _Session:
         self._stop = trio.Event()
         self._scope = trio.CancelScope()
         self._loop_thread: int | None = None
+        # Requests on their way into the portal, and whether the portal is being stopped:
+        # the portal is stopped only once no request is on its way (see `_spawn`).
+        self._hops = threading.Condition()
+        self._hopping = 0
+        self._stopping = False
         manager = anyio.from_thread.start_blocking_portal(backend="trio")
         self._portal = manager.__enter__()
         try:
@@ -94,12 +99,47 @@ class _Session:
         return threading.get_ident() == self._loop_thread
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` on the Trio thread (awaited if it is async), blocking this thread."""
-        return self._portal.call(fn, *args)
+        """``fn(*args)`` on the Trio thread (awaited if it is async), blocking this thread.
+
+        Raises:
+          RuntimeError: the portal is stopping or has stopped.
+        """
+        return self.start_task_soon(fn, *args).result()
 
     def start_task_soon(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
-        """Spawn ``fn(*args)`` on the Trio thread; its future, at once."""
-        return self._portal.start_task_soon(fn, *args)
+        """Spawn ``fn(*args)`` on the Trio thread; its future, once the task is spawned.
+
+        A request never races the portal's stop: the stop waits for the requests on their
+        way in, and a request that comes once the stop has begun is refused here. (Racing it,
+        anyio's portal can find its nursery closed after it made the task's coroutine, which
+        is then left unawaited: a `RuntimeWarning` in the host.)
+
+        Raises:
+          RuntimeError: the portal is stopping or has stopped.
+        """
+        with self._hops:
+            if self._stopping:
+                raise RuntimeError("the runner's portal has stopped: its block has exited")
+            self._hopping += 1
+        try:
+            return self._portal.start_task_soon(fn, *args)
+        finally:
+            with self._hops:
+                self._hopping -= 1
+                if not self._hopping:
+                    self._hops.notify_all()
+
+    def _stop_portal(self, exc: BaseException | None) -> None:
+        """Refuse new requests, wait for those on their way into the portal, then stop it
+        (cancelling the requests still running in it) and join its thread."""
+        with self._hops:
+            self._stopping = True
+            self._hops.notify_all()
+            self._hops.wait_for(lambda: not self._hopping)
+        if exc is None:
+            self._manager.__exit__(None, None, None)
+        else:
+            self._manager.__exit__(type(exc), exc, exc.__traceback__)
 
     def close(self) -> None:
         """Leave the runner's block once every call has finished, then stop the portal.
@@ -109,13 +149,13 @@ class _Session:
         a `KeyboardInterrupt` as a plain one).
         """
         try:
-            self._portal.call(self._stop.set)
+            self.call(self._stop.set)
             ended = self._serving.result()
         except BaseException as interrupted:  # e.g. Ctrl-C while the calls drain
             self.cancel_and_close(interrupted)
             raise
         self.closed = True
-        self._manager.__exit__(None, None, None)
+        self._stop_portal(None)
         if isinstance(ended, outcome.Error):
             raise _plain_keyboard_interrupt(ended.error)
 
@@ -124,11 +164,11 @@ class _Session:
         has ended, then stop the portal (cancelling requests still in it). The run's own
         failure, if any, yields to ``reason`` (which the caller re-raises, or not)."""
         try:
-            self._portal.call(self._scope.cancel)
+            self.call(self._scope.cancel)
             self._serving.result()
         finally:
             self.closed = True
-            self._manager.__exit__(type(reason), reason, reason.__traceback__)
+            self._stop_portal(reason)
 
 
 class _UnclosedError(Exception):
