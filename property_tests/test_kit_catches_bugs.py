@@ -7,6 +7,7 @@ found and shrunk a failing schedule).
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import math
@@ -233,6 +234,32 @@ class AsCompletedLosesCancelledSteps(ConcurrentTaskRunner):  # type: ignore[misc
         return _CountsBeforeReceiving(super().as_completed(keys))
 
 
+class StartsCallsInTheRunsContext(ConcurrentTaskRunner):  # type: ignore[misc]
+    """Every call's task starts in a copy of the context ``start()`` was entered in, as a
+    dispatcher task of the run would start it (this runner's own queued calls did, once), not
+    in a copy of its submitter's."""
+
+    @asynccontextmanager
+    async def _backend(self, nursery: trio.Nursery) -> AsyncIterator[None]:
+        self._run_context = contextvars.copy_context()
+        async with super()._backend(nursery):
+            yield
+
+    async def _submit(self, record: Any) -> None:
+        assert self._nursery is not None
+        self._run_context.run(self._nursery.start_soon, self._execute, record)
+        await trio.lowlevel.checkpoint()
+
+
+class RunsCallsInTheSubmittersOwnContext(SequentialTaskRunner):  # type: ignore[misc]
+    """Runs each call inside ``submit`` in the submitter's own context, not a copy of it:
+    what the call sets leaks into its submitter."""
+
+    async def _submit(self, record: Any) -> None:
+        async with self._lock:
+            await self._execute(record)
+
+
 # ---------------------------------------------------------------------- helpers
 
 # Every broken runner is found within the ci profile's 200 examples (whatever the profile).
@@ -396,4 +423,22 @@ def test_kit_catches_an_as_completed_step_losing_its_item() -> None:
         check.test_waiters_and_as_completed_survive_their_own_cancellation,
         "waiters and as_completed",
         "must lose no item",
+    )
+
+
+def test_kit_catches_calls_started_in_the_runs_context() -> None:
+    check = kit(StartsCallsInTheRunsContext)
+    assert_reported(
+        check.test_calls_run_in_a_copy_of_their_submitters_context,
+        "a call's context",
+        "not a copy of its submitter's context",
+    )
+
+
+def test_kit_catches_calls_run_in_their_submitters_own_context() -> None:
+    check = kit(RunsCallsInTheSubmittersOwnContext, sequential=True)
+    assert_reported(
+        check.test_calls_run_in_a_copy_of_their_submitters_context,
+        "a call's context",
+        "ran in its submitter's own context",
     )

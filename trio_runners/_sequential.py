@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import final
@@ -10,6 +11,7 @@ import trio
 
 from ._base import BaseTaskRunner, TaskConcurrencyType
 from ._calls import CallRecord, current_call
+from ._context_run import in_context
 from ._instruments import Instrument
 from ._worker_threads import open_worker_threads
 
@@ -52,10 +54,11 @@ class SequentialTaskRunner(BaseTaskRunner):
             current is not None and current[0] is self
         ):  # nested: run inline, the lock is held by our caller
             await trio.lowlevel.checkpoint()
-            await self._execute(record)
+            await in_context(contextvars.copy_context(), self._execute(record))
             return
         lock = self._lock
         if lock is None:  # pragma: no cover - submit checks that the run is open
             raise RuntimeError(f"{self!r} is not started")
         async with lock:
-            await self._execute(record)
+            # In a copy of the submitter's context, as a call in a task of its own.
+            await in_context(contextvars.copy_context(), self._execute(record))

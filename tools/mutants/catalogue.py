@@ -140,10 +140,19 @@ MUTANTS: tuple[Mutant, ...] = (
     one(
         "sequential-submitters-skip-the-lock",
         SEQUENTIAL,
-        "        async with lock:\n            await self._execute(record)\n",
-        "        await self._execute(record)\n",
+        "        async with lock:\n            # In a copy",
+        "        if True:\n            # In a copy",
         "the sequential runner's submitters do not take its lock: calls of two submitter tasks "
         "run at once",
+    ),
+    one(
+        "sequential-call-in-the-submitters-own-context",
+        SEQUENTIAL,
+        "task of its own.\n            await in_context(contextvars.copy_context(), "
+        "self._execute(record))\n",
+        "task of its own.\n            await self._execute(record)\n",
+        "a call run inside submit() runs in its submitter's own context, not a copy: what it "
+        "sets leaks into the submitter",
     ),
     one(
         "sequential-nested-call-takes-the-lock",

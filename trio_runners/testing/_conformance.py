@@ -95,6 +95,7 @@ class RunnerConformance(KitSettings):
     test_waiters_and_as_completed_survive_their_own_cancellation: ClassVar[Callable[..., None]]
     test_calls_raising_base_exceptions: ClassVar[Callable[..., None]]
     test_abandoned_sync_calls_do_not_starve_threads: ClassVar[Callable[..., None]]
+    test_calls_run_in_a_copy_of_their_submitters_context: ClassVar[Callable[..., None]]
     test_async_generator_functions_are_refused: ClassVar[Callable[..., None]]
     # Capability flow_hooks (see `_flow_hook_tests`).
     test_run_in_slot_runs_a_loop_calls_work: ClassVar[Callable[..., None]]

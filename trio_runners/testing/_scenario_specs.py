@@ -15,6 +15,7 @@ __all__ = [
     "BASE_EXCEPTION_KINDS",
     "BaseExceptionSpec",
     "ConsumerSpec",
+    "ContextSpec",
     "GatedSpec",
     "NestedCall",
     "NestedSpec",
@@ -22,6 +23,7 @@ __all__ = [
     "WaitingSpec",
     "abandon_specs",
     "base_exception_specs",
+    "context_specs",
     "gated_specs",
     "nested_calls",
     "nested_specs",
@@ -235,3 +237,25 @@ def abandon_specs() -> st.SearchStrategy[AbandonSpec]:
         calls=st.one_of(st.integers(1, 3), st.integers(41, 43)),
         how=st.sampled_from(("cancel", "cancel_all", "scope")),
     )
+
+
+@attrs.frozen
+class ContextSpec:
+    """Submitter tasks, each submitting its calls in turn (``True``: a sync call, run in a
+    worker thread). A submitter sets a `contextvars.ContextVar` to a value of its own before
+    each submit, and to another once it is done; every call reads the variable, then sets it
+    (which must reach neither its submitter nor any other call)."""
+
+    submitters: tuple[tuple[bool, ...], ...]
+
+
+def context_specs(*, max_calls: int = 6, sync: bool = True) -> st.SearchStrategy[ContextSpec]:
+    """One to three submitters with one to three calls each, ``max_calls`` in all at most
+    (``sync=False``: async calls only)."""
+    kinds = st.booleans() if sync else st.just(False)
+    return st.builds(
+        ContextSpec,
+        submitters=st.lists(
+            st.lists(kinds, min_size=1, max_size=3).map(tuple), min_size=1, max_size=3
+        ).map(tuple),
+    ).filter(lambda spec: sum(map(len, spec.submitters)) <= max_calls)

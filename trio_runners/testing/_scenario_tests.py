@@ -17,7 +17,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from . import _scenarios, _scenarios_calls
+from . import _scenarios, _scenarios_calls, _scenarios_context
 from . import strategies as _st
 from ._errors import ConformanceError
 from ._machine import run_machine
@@ -168,6 +168,17 @@ SCENARIOS: dict[str, Scenario] = {
         "trio.to_thread.run_sync and the runner's next run still work.",
         max_examples=25,
         needs=("cancel", "cancel_all", "state", "trio"),
+    ),
+    "test_calls_run_in_a_copy_of_their_submitters_context": Scenario(
+        title=_scenario_title("a call's context"),
+        strategy=lambda cls: _st.context_specs(max_calls=min(cls.max_calls, 6)),
+        play=_scenarios_context.play_context,
+        share=0.25,
+        skip=needs_in_process,
+        doc="Each call sees the contextvars its submitter had when it submitted it (also a "
+        "queued call started after the submitter moved on, also a sync call in a worker "
+        "thread), and its own ContextVar.set() reaches neither its submitter nor another call.",
+        needs=("state", "trio"),
     ),
     "test_async_generator_functions_are_refused": Scenario(
         title=_scenario_title("async generator functions refused"),

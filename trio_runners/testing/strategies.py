@@ -13,12 +13,14 @@ from ._scenario_specs import PROPAGATING_KINDS as PROPAGATING_KINDS
 from ._scenario_specs import AbandonSpec as AbandonSpec
 from ._scenario_specs import BaseExceptionSpec as BaseExceptionSpec
 from ._scenario_specs import ConsumerSpec as ConsumerSpec
+from ._scenario_specs import ContextSpec as ContextSpec
 from ._scenario_specs import GatedSpec as GatedSpec
 from ._scenario_specs import NestedCall as NestedCall
 from ._scenario_specs import NestedSpec as NestedSpec
 from ._scenario_specs import WaitingSpec as WaitingSpec
 from ._scenario_specs import abandon_specs as abandon_specs
 from ._scenario_specs import base_exception_specs as base_exception_specs
+from ._scenario_specs import context_specs as context_specs
 from ._scenario_specs import gated_specs as gated_specs
 from ._scenario_specs import nested_calls as nested_calls
 from ._scenario_specs import nested_specs as nested_specs
@@ -45,6 +47,7 @@ __all__ = [
     "BaseExceptionSpec",
     "CallSpec",
     "ConsumerSpec",
+    "ContextSpec",
     "GatedSpec",
     "NestedCall",
     "NestedSpec",
@@ -54,6 +57,7 @@ __all__ = [
     "abandon_specs",
     "base_exception_specs",
     "call_specs",
+    "context_specs",
     "gated_specs",
     "nested_calls",
     "nested_specs",
