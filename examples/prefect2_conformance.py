@@ -34,6 +34,10 @@ CORE_ONLY = {
     "supports_statistics": False,
     "supports_as_completed": False,
     "supports_instruments": False,
+    # The adapter's call wraps whatever the kit's call returns in a Prefect Completed State
+    # (Prefect's engine builds the States its runners get), so a call returning one of our
+    # States is not a case the adapter translates.
+    "supports_returned_states": False,
     # Prefect records a call's exception and its cancellation as Crashed States.
     "crashed_means": frozenset({"error", "cancelled"}),
 }

@@ -22,6 +22,7 @@ from hypothesis import Phase, settings
 
 from trio_runners import (
     Cancelled,
+    Completed,
     ConcurrentTaskRunner,
     SequentialTaskRunner,
     State,
@@ -251,6 +252,27 @@ class StartsCallsInTheRunsContext(ConcurrentTaskRunner):  # type: ignore[misc]
         await trio.lowlevel.checkpoint()
 
 
+class WaitsForCancelledThreads(ConcurrentTaskRunner):  # type: ignore[misc]
+    """A cancelled sync call's thread is waited for instead of abandoned (`trio.to_thread`'s
+    ``abandon_on_cancel=False``): a call blocked for good keeps the run from ever ending."""
+
+    def _invoke(self, call: Callable[[], Any]) -> Any:
+        if inspect.iscoroutinefunction(call):
+            return super()._invoke(call)
+        return trio.to_thread.run_sync(call, limiter=self._thread_limiter)
+
+
+class WrapsReturnedStates(ConcurrentTaskRunner):  # type: ignore[misc]
+    """A call that returns a State ends Completed with that State as its value."""
+
+    def _invoke(self, call: Callable[[], Any]) -> Any:
+        async def wrapped() -> Any:
+            result = await super(WrapsReturnedStates, self)._invoke(call)
+            return Completed(result) if isinstance(result, State) else result
+
+        return wrapped()
+
+
 class RunsCallsInTheSubmittersOwnContext(SequentialTaskRunner):  # type: ignore[misc]
     """Runs each call inside ``submit`` in the submitter's own context, not a copy of it:
     what the call sets leaks into its submitter."""
@@ -441,4 +463,24 @@ def test_kit_catches_calls_run_in_their_submitters_own_context() -> None:
         check.test_calls_run_in_a_copy_of_their_submitters_context,
         "a call's context",
         "ran in its submitter's own context",
+    )
+
+
+def test_kit_catches_a_runner_waiting_for_its_cancelled_threads() -> None:
+    # Caught at the deadlock guard (10 s), where the scenario lets the blocked threads return
+    # so that the run can end: no shrinking, one failing example is enough.
+    check = kit(WaitsForCancelledThreads, shrink=False)
+    assert_reported(
+        check.test_abandoned_sync_calls_do_not_starve_threads,
+        "abandoned sync calls",
+        "did not exit within",
+    )
+
+
+def test_kit_catches_a_runner_wrapping_returned_states() -> None:
+    check = kit(WrapsReturnedStates)
+    assert_reported(
+        check.test_a_call_returning_a_state_ends_with_it,
+        "returned States",
+        "not the State it returned",
     )

@@ -69,7 +69,9 @@ class AsyncioRunner:
 
     async def _run(self, key: Hashable, call: Callable[[], Any]) -> None:
         try:
-            state: State[Any] = Completed(await call())
+            result = await call()
+            # A call that returns a State ends with it (Prefect's convention).
+            state: State[Any] = result if isinstance(result, State) else Completed(result)
         except Exception as exc:
             state = Failed(exc)
         except asyncio.CancelledError as exc:

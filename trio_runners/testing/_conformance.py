@@ -64,7 +64,8 @@ class RunnerConformance(KitSettings):
     ``start``, ``submit`` and ``wait`` (`trio_runners.testing.CoreRunner`). Set a flag to False
     when it lacks one: ``supports_cancel``, ``supports_cancel_all``, ``supports_state``,
     ``supports_release``, ``supports_statistics``, ``supports_as_completed``,
-    ``supports_instruments``. Schedules then draw no action that needs it, and a property
+    ``supports_instruments``, ``supports_returned_states`` (a call that returns a `State` ends
+    with that State). Schedules then draw no action that needs it, and a property
     that cannot do without it is skipped with the capability named.
       supports_flow_hooks: ``run_in_slot``, ``lend_slot``, ``has_backpressure`` and
         ``LoopCall`` (`trio_runners.testing.FlowHooksRunner`, what the flow layer asks of a
@@ -96,6 +97,7 @@ class RunnerConformance(KitSettings):
     test_calls_raising_base_exceptions: ClassVar[Callable[..., None]]
     test_abandoned_sync_calls_do_not_starve_threads: ClassVar[Callable[..., None]]
     test_calls_run_in_a_copy_of_their_submitters_context: ClassVar[Callable[..., None]]
+    test_a_call_returning_a_state_ends_with_it: ClassVar[Callable[..., None]]
     test_async_generator_functions_are_refused: ClassVar[Callable[..., None]]
     # Capability flow_hooks (see `_flow_hook_tests`).
     test_run_in_slot_runs_a_loop_calls_work: ClassVar[Callable[..., None]]

@@ -25,7 +25,8 @@ class CoreRunner(Protocol):
     - ``await submit(key, call)``: ``call`` is a zero-argument async callable (the kit's calls);
       after ``submit`` has begun, ``key`` is known to ``wait``.
     - ``await wait(key, timeout=None)``: the call's final `State` once it has finished, or None
-      if ``timeout`` seconds pass first; it never raises the call's exception.
+      if ``timeout`` seconds pass first; it never raises the call's exception. A call that
+      returns a `State` ends with that State (capability ``returned_states``).
     """
 
     def start(self) -> AbstractAsyncContextManager[Any]: ...
@@ -65,6 +66,10 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "statistics": ("supports_statistics", "statistics() with running/queued/retained counts"),
     "as_completed": ("supports_as_completed", "as_completed(keys): States as calls finish"),
     "instruments": ("supports_instruments", "add_instrument/remove_instrument lifecycle hooks"),
+    "returned_states": (
+        "supports_returned_states",
+        "a call that returns a State ends with that State (Prefect's convention)",
+    ),
     "max_workers": ("max_workers", "a promised worker limit"),
     "sequential": ("sequential", "one call at a time, in submission order, inside submit"),
     "mock_clock": ("supports_mock_clock", "runs under trio.testing.MockClock (on Trio)"),

@@ -19,7 +19,9 @@ __all__ = [
     "GatedSpec",
     "NestedCall",
     "NestedSpec",
+    "ReturnedSpec",
     "PROPAGATING_KINDS",
+    "RETURNED_KINDS",
     "WaitingSpec",
     "abandon_specs",
     "base_exception_specs",
@@ -27,6 +29,7 @@ __all__ = [
     "gated_specs",
     "nested_calls",
     "nested_specs",
+    "returned_specs",
     "waiting_specs",
 ]
 
@@ -259,3 +262,23 @@ def context_specs(*, max_calls: int = 6, sync: bool = True) -> st.SearchStrategy
             st.lists(kinds, min_size=1, max_size=3).map(tuple), min_size=1, max_size=3
         ).map(tuple),
     ).filter(lambda spec: sum(map(len, spec.submitters)) <= max_calls)
+
+
+#: The States a call of `ReturnedSpec` may return.
+RETURNED_KINDS = ("completed", "failed", "cancelled", "crashed")
+
+
+@attrs.frozen
+class ReturnedSpec:
+    """Calls that each *return* a State of the given kind (one of `RETURNED_KINDS`) instead of
+    a plain value: async calls, or sync ones for ``call_kind = "sync"``."""
+
+    calls: tuple[str, ...]
+
+
+def returned_specs(*, max_calls: int = 4) -> st.SearchStrategy[ReturnedSpec]:
+    """One to ``max_calls`` calls of any kind."""
+    return st.builds(
+        ReturnedSpec,
+        calls=st.lists(st.sampled_from(RETURNED_KINDS), min_size=1, max_size=max_calls).map(tuple),
+    )

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from . import _scenarios, _scenarios_calls, _scenarios_context
+from . import _scenarios, _scenarios_calls, _scenarios_context, _scenarios_returned
 from . import strategies as _st
 from ._errors import ConformanceError
 from ._machine import run_machine
@@ -180,10 +180,20 @@ SCENARIOS: dict[str, Scenario] = {
         "thread), and its own ContextVar.set() reaches neither its submitter nor another call.",
         needs=("state", "trio"),
     ),
+    "test_a_call_returning_a_state_ends_with_it": Scenario(
+        title=_scenario_title("returned States"),
+        strategy=lambda cls: _st.returned_specs(max_calls=min(cls.max_calls, 4)),
+        play=_scenarios_returned.play_returned,
+        skip=always,
+        doc="A call that returns a Completed, Failed, Cancelled or Crashed State ends with "
+        "that State, not with Completed(<the State>).",
+        max_examples=10,
+        needs=("returned_states", "trio"),
+    ),
     "test_async_generator_functions_are_refused": Scenario(
         title=_scenario_title("async generator functions refused"),
         strategy=lambda cls: st.integers(0, 2),
-        play=_scenarios_calls.play_agen,
+        play=_scenarios_returned.play_agen,
         skip=always,
         doc="submit(key, async_generator_function) raises TypeError naming the key and "
         "disturbs nothing.",

@@ -1,6 +1,6 @@
 """Scenario properties of calls and waiters: waiters and ``as_completed`` consumers cancelled
-by their own scopes, calls raising a `BaseException`, sync calls abandoned for good, async
-generator functions refused. Played and judged as in `_scenarios`.
+by their own scopes, calls raising a `BaseException`, sync calls abandoned for good. Played and
+judged as in `_scenarios`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .strategies import PROPAGATING_KINDS, AbandonSpec, BaseExceptionSpec, Consu
 if sys.version_info < (3, 11):  # pragma: no cover
     pass
 
-__all__ = ["play_abandoned", "play_agen", "play_base_exceptions", "play_waiting"]
+__all__ = ["play_abandoned", "play_base_exceptions", "play_waiting"]
 
 
 # ---------------------------------------------------------------------- waiters, as_completed
@@ -300,6 +300,12 @@ def play_abandoned(kit: KitSettings, spec: AbandonSpec) -> list[str]:
         release.set()
 
 
+async def _release_at(deadline: float, release: threading.Event, fired: list[bool]) -> None:
+    await trio.sleep_until(deadline)
+    fired.append(True)
+    release.set()
+
+
 async def _abandoned(kit: KitSettings, spec: AbandonSpec, release: threading.Event) -> list[str]:
     runner = kit.new_runner()
     violations: list[str] = []
@@ -310,23 +316,32 @@ async def _abandoned(kit: KitSettings, spec: AbandonSpec, release: threading.Eve
     def blocked() -> None:
         release.wait()
 
-    with trio.move_on_after(HANG) as guard:
-        with trio.CancelScope() as scope:
-            async with runner.start(), trio.open_nursery() as nursery:
-                for key in keys:
-                    nursery.start_soon(runner.submit, key, blocked)
-                    await _settle()
-                if spec.how == "scope":
-                    scope.cancel()
-                elif spec.how == "cancel_all":
-                    while runner.cancel_all():
-                        await _settle()  # a sequential runner registers the next call
-                else:
+    # If the runner waits for its blocked threads, the guard alone could not end the run (nor,
+    # as a Trio nursery waiting for its children, would it see the guard's cancellation): once
+    # the guard has fired (its deadline comes first) the watchdog lets the threads return, and
+    # the hang is reported.
+    deadline = trio.current_time() + HANG
+    fired: list[bool] = []
+    async with trio.open_nursery() as watchdog:
+        watchdog.start_soon(_release_at, deadline + 0.5, release, fired)
+        with trio.move_on_at(deadline) as guard:
+            with trio.CancelScope() as scope:
+                async with runner.start(), trio.open_nursery() as nursery:
                     for key in keys:
-                        if runner.cancel(key) is not True:
-                            violations.append(f"cancel({key!r}) of a blocked call was not True")
+                        nursery.start_soon(runner.submit, key, blocked)
                         await _settle()
-    if guard.cancelled_caught:
+                    if spec.how == "scope":
+                        scope.cancel()
+                    elif spec.how == "cancel_all":
+                        while runner.cancel_all():
+                            await _settle()  # a sequential runner registers the next call
+                    else:
+                        for key in keys:
+                            if runner.cancel(key) is not True:
+                                violations.append(f"cancel({key!r}) of a blocked call was not True")
+                            await _settle()
+        watchdog.cancel_scope.cancel()
+    if guard.cancelled_caught or fired:
         return [f"the runner did not exit within {HANG} s after its sync calls were abandoned"]
     held = default.borrowed_tokens - before
     if held > 0:
@@ -355,45 +370,4 @@ async def _abandoned(kit: KitSettings, spec: AbandonSpec, release: threading.Eve
             f"after {spec.calls} sync calls were abandoned, the runner's next run never ran"
             " a sync call"
         )
-    return violations
-
-
-# ---------------------------------------------------------------------- refused calls
-
-
-def play_agen(kit: KitSettings, position: int) -> list[str]:
-    """``submit(key, async_generator_function)`` raises `TypeError` naming the key, and
-    disturbs nothing: the calls before and after it complete."""
-    return trio.run(_agen, kit, position)
-
-
-async def _agen_function() -> Any:  # an async generator function: not a call
-    yield 1
-
-
-async def _agen(kit: KitSettings, position: int) -> list[str]:
-    runner = kit.new_runner()
-    violations: list[str] = []
-
-    with trio.move_on_after(HANG) as guard:
-        async with runner.start():
-            for i in range(3):
-                if i == position:
-                    try:
-                        await runner.submit("agen-key", _agen_function)
-                    except TypeError as exc:
-                        if "agen-key" not in str(exc):
-                            violations.append(f"the TypeError does not name the key: {exc}")
-                    else:
-                        violations.append(
-                            "submit() accepted an async generator function (its body would"
-                            " never run)"
-                        )
-                await runner.submit(_key(i), int)  # picklable: runs on every runner
-    if guard.cancelled_caught:
-        return [f"the run did not end within {HANG} s"]
-    for i in range(3):
-        state = runner.state(_key(i))
-        if state is None or not state.is_completed():
-            violations.append(f"call {i}, next to the refused call, ended {state!r}")
     return violations

@@ -40,6 +40,7 @@ class KitSettings:
     supports_statistics: ClassVar[bool] = True
     supports_as_completed: ClassVar[bool] = True
     supports_instruments: ClassVar[bool] = True
+    supports_returned_states: ClassVar[bool] = True
     supports_flow_hooks: ClassVar[bool | None] = None
     crashed_means: ClassVar[frozenset[str]] = frozenset()
     sequential: ClassVar[bool] = False

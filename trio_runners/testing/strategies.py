@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._scenario_specs import BASE_EXCEPTION_KINDS as BASE_EXCEPTION_KINDS
 from ._scenario_specs import PROPAGATING_KINDS as PROPAGATING_KINDS
+from ._scenario_specs import RETURNED_KINDS as RETURNED_KINDS
 from ._scenario_specs import AbandonSpec as AbandonSpec
 from ._scenario_specs import BaseExceptionSpec as BaseExceptionSpec
 from ._scenario_specs import ConsumerSpec as ConsumerSpec
@@ -17,6 +18,7 @@ from ._scenario_specs import ContextSpec as ContextSpec
 from ._scenario_specs import GatedSpec as GatedSpec
 from ._scenario_specs import NestedCall as NestedCall
 from ._scenario_specs import NestedSpec as NestedSpec
+from ._scenario_specs import ReturnedSpec as ReturnedSpec
 from ._scenario_specs import WaitingSpec as WaitingSpec
 from ._scenario_specs import abandon_specs as abandon_specs
 from ._scenario_specs import base_exception_specs as base_exception_specs
@@ -24,6 +26,7 @@ from ._scenario_specs import context_specs as context_specs
 from ._scenario_specs import gated_specs as gated_specs
 from ._scenario_specs import nested_calls as nested_calls
 from ._scenario_specs import nested_specs as nested_specs
+from ._scenario_specs import returned_specs as returned_specs
 from ._scenario_specs import waiting_specs as waiting_specs
 from ._schedule_specs import CRASH_KINDS as CRASH_KINDS
 from ._schedule_specs import FRACTION as FRACTION
@@ -43,6 +46,7 @@ __all__ = [
     "CRASH_KINDS",
     "FRACTION",
     "PROPAGATING_KINDS",
+    "RETURNED_KINDS",
     "AbandonSpec",
     "BaseExceptionSpec",
     "CallSpec",
@@ -51,6 +55,7 @@ __all__ = [
     "GatedSpec",
     "NestedCall",
     "NestedSpec",
+    "ReturnedSpec",
     "Schedule",
     "WaitSpec",
     "WaitingSpec",
@@ -61,6 +66,7 @@ __all__ = [
     "gated_specs",
     "nested_calls",
     "nested_specs",
+    "returned_specs",
     "waiting_specs",
     "cancel_points",
     "durations",
