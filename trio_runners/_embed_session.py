@@ -63,7 +63,7 @@ class _Session:
         self._scope = trio.CancelScope()
         self._loop_thread: int | None = None
         # Requests on their way into the portal, and whether the portal is being stopped:
-        # the portal is stopped only once no request is on its way (see `_spawn`).
+        # the portal is stopped only once no request is on its way (see `start_task_soon`).
         self._hops = threading.Condition()
         self._hopping = 0
         self._stopping = False

@@ -25,7 +25,9 @@ class SequentialTaskRunner(BaseTaskRunner):
     ``await runner.submit(key, call)`` returns only when the call has finished, so calls start in
     submission order and each ends before the next starts. Submitters in several tasks are served
     first come, first served (a FIFO `trio.Lock`). A call that submits to its own runner (a
-    nested call) runs inline, depth first, as a function call would.
+    nested call) runs inline, depth first, as a function call would. A call runs in a copy of
+    its submitter's `contextvars` context, as a call in a task of its own would: what it sets
+    does not leak into the submitter.
 
     Cancellation: ``cancel(key)`` cancels the call's own scope; its State is Cancelled at once and
     ``submit`` returns normally. If the *submitter* is cancelled (an enclosing scope), the call is
