@@ -11,14 +11,13 @@ import contextvars
 import functools
 import inspect
 import math
-import sys
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
-from hypothesis import Phase, settings
+from broken_runners import Caught, check_caught, kit
 
 from trio_runners import (
     Cancelled,
@@ -29,11 +28,6 @@ from trio_runners import (
     ThreadPoolTaskRunner,
 )
 from trio_runners._execution import execute
-from trio_runners.testing import ConformanceError, RunnerConformance
-
-if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
-
 
 # ---------------------------------------------------------------------- the broken runners
 
@@ -282,205 +276,135 @@ class RunsCallsInTheSubmittersOwnContext(SequentialTaskRunner):  # type: ignore[
             await self._execute(record)
 
 
-# ---------------------------------------------------------------------- helpers
-
-# Every broken runner is found within the ci profile's 200 examples (whatever the profile).
-FAST = settings(max_examples=200, report_multiple_bugs=False)
-# Shrinking a state machine's steps takes most of a minute and is not what these tests are
-# about: they only need the machine to fail.
-NO_SHRINK = settings(FAST, phases=[Phase.explicit, Phase.reuse, Phase.generate])
-
-
-def kit(
-    factory: Callable[[], Any], *, shrink: bool = True, **capabilities: Any
-) -> RunnerConformance:
-    cls = type(
-        "Check",
-        (RunnerConformance,),
-        {
-            "runner_factory": staticmethod(factory),
-            "hypothesis_settings": FAST if shrink else NO_SHRINK,
-            **capabilities,
-        },
-    )
-    return cls()  # type: ignore[no-any-return]
-
-
-def assert_reported(test: Callable[[], None], prop: str, detail: str) -> None:
-    """``test`` fails with a ConformanceError for ``prop`` whose violations mention ``detail``."""
-    with pytest.raises((AssertionError, BaseExceptionGroup)) as info:
-        test()
-    errors: list[BaseException] = [info.value]
-    leaves = []
-    while errors:
-        error = errors.pop()
-        if isinstance(error, BaseExceptionGroup):
-            errors.extend(error.exceptions)
-        else:
-            leaves.append(error)
-    found = [e for e in leaves if isinstance(e, ConformanceError) and e.prop == prop]
-    assert found, f"expected the kit to report {prop!r}, got {leaves!r}"
-    assert any(detail in v for e in found for v in e.violations), found[0].violations
-
-
 # ---------------------------------------------------------------------- the tests
 
 
-def test_kit_catches_a_runner_that_swallows_cancelled() -> None:
-    check = kit(SwallowsCancelled, sequential=True)
-    assert_reported(
-        check.test_cancellation_ends_each_call_once_and_propagates,
+def _two_workers(runner_class: type[Any], **options: Any) -> Callable[[], Any]:
+    return functools.partial(runner_class, max_workers=2, **options)
+
+
+CAUGHT: dict[str, Caught] = {
+    "a_runner_that_swallows_cancelled": Caught(
+        SwallowsCancelled,
+        "test_cancellation_ends_each_call_once_and_propagates",
         "cancellation",
         "trio.Cancelled was swallowed",
-    )
-
-
-def test_kit_catches_lifo_admission() -> None:
-    check = kit(functools.partial(LifoAdmission, max_workers=2), max_workers=2)
-    assert_reported(
-        check.test_max_workers_admission_is_fifo,
+        {"sequential": True},
+    ),
+    "lifo_admission": Caught(
+        _two_workers(LifoAdmission),
+        "test_max_workers_admission_is_fifo",
         "max_workers=2 FIFO admission",
         "submitted earlier",
-    )
-
-
-def test_kit_catches_max_workers_off_by_one() -> None:
-    check = kit(functools.partial(OneWorkerTooMany, max_workers=2), max_workers=2)
-    assert_reported(
-        check.test_max_workers_is_never_exceeded, "max_workers=2 bound", "max_workers=2"
-    )
-
-
-def test_kit_catches_a_wait_timeout_that_cancels_the_call() -> None:
-    check = kit(TimeoutCancelsTheCall)
-    assert_reported(
-        check.test_wait_returns_the_state_iff_finished_within_timeout,
+        {"max_workers": 2},
+    ),
+    "max_workers_off_by_one": Caught(
+        _two_workers(OneWorkerTooMany),
+        "test_max_workers_is_never_exceeded",
+        "max_workers=2 bound",
+        "max_workers=2",
+        {"max_workers": 2},
+    ),
+    "a_wait_timeout_that_cancels_the_call": Caught(
+        TimeoutCancelsTheCall,
+        "test_wait_returns_the_state_iff_finished_within_timeout",
         "wait semantics",
         "nothing cancelled it",
-    )
-
-
-def test_kit_catches_a_call_that_runs_twice() -> None:
-    check = kit(RetriesFailures)
-    assert_reported(check.test_each_call_runs_exactly_once, "exactly once", "ran 2 times")
-
-
-def test_kit_catches_a_release_that_keeps_the_state() -> None:
-    check = kit(ReleaseForgetsNothing)
-    assert_reported(check.test_release_keeps_memory_bounded, "bounded memory", "release")
-
-
-def test_state_machine_catches_lifo_admission() -> None:
-    check = kit(functools.partial(LifoAdmission, max_workers=2), shrink=False, max_workers=2)
-    with pytest.raises(AssertionError, match="started at"):
-        check.test_state_machine_agrees_with_reference_model()
-
-
-def test_state_machine_catches_max_workers_off_by_one() -> None:
-    check = kit(functools.partial(OneWorkerTooMany, max_workers=1), shrink=False, max_workers=1)
-    with pytest.raises(AssertionError, match="started at"):
-        check.test_state_machine_agrees_with_reference_model()
-
-
-def test_kit_catches_lifo_admission_of_the_thread_pool() -> None:
-    check = kit(
-        functools.partial(LifoThreadPool, max_workers=2),
-        max_workers=2,
-        call_kind="sync",
-        time_unit=0.0005,
-    )
-    assert_reported(
-        check.test_admission_is_fifo_across_submitters,
+    ),
+    "a_call_that_runs_twice": Caught(
+        RetriesFailures, "test_each_call_runs_exactly_once", "exactly once", "ran 2 times"
+    ),
+    "a_release_that_keeps_the_state": Caught(
+        ReleaseForgetsNothing, "test_release_keeps_memory_bounded", "bounded memory", "release"
+    ),
+    "lifo_admission_of_the_thread_pool": Caught(
+        _two_workers(LifoThreadPool),
+        "test_admission_is_fifo_across_submitters",
         "FIFO admission across submitters",
         "admission must be FIFO",
-    )
-
-
-def test_kit_catches_pending_room_kept_by_cancelled_calls() -> None:
-    check = kit(
+        {"max_workers": 2, "call_kind": "sync", "time_unit": 0.0005},
+    ),
+    "pending_room_kept_by_cancelled_calls": Caught(
         functools.partial(PendingRoomKeptByCancelledCalls, max_workers=1, max_pending=2),
-        max_workers=1,
-        max_pending=2,
-    )
-    assert_reported(check.test_max_pending_backpressure, "max_pending=2 backpressure", "is blocked")
-
-
-def test_kit_catches_a_stray_cancelled_that_cancels_the_run() -> None:
-    check = kit(StrayCancelledCancelsTheRun)
-    assert_reported(
-        check.test_calls_raising_base_exceptions, "calls raising BaseException", "Cancelled"
-    )
-
-
-def test_kit_catches_sync_calls_on_the_global_thread_limiter() -> None:
-    check = kit(SharesTheGlobalThreadLimiter)
-    assert_reported(
-        check.test_abandoned_sync_calls_do_not_starve_threads,
+        "test_max_pending_backpressure",
+        "max_pending=2 backpressure",
+        "is blocked",
+        {"max_workers": 1, "max_pending": 2},
+    ),
+    "a_stray_cancelled_that_cancels_the_run": Caught(
+        StrayCancelledCancelsTheRun,
+        "test_calls_raising_base_exceptions",
+        "calls raising BaseException",
+        "Cancelled",
+    ),
+    "sync_calls_on_the_global_thread_limiter": Caught(
+        SharesTheGlobalThreadLimiter,
+        "test_abandoned_sync_calls_do_not_starve_threads",
         "abandoned sync calls",
         "default thread limiter",
-    )
-
-
-def test_kit_catches_an_accepted_async_generator_function() -> None:
-    check = kit(AcceptsAsyncGenerators)
-    assert_reported(
-        check.test_async_generator_functions_are_refused,
-        "async generator functions refused",
-        "accepted an async generator function",
-    )
-
-
-def test_kit_catches_a_waiter_leaking_the_waiters_count() -> None:
-    check = kit(WaiterLeaksWhenCancelled)
-    assert_reported(
-        check.test_waiters_and_as_completed_survive_their_own_cancellation,
-        "waiters and as_completed",
-        "statistics().waiters",
-    )
-
-
-def test_kit_catches_an_as_completed_step_losing_its_item() -> None:
-    check = kit(AsCompletedLosesCancelledSteps)
-    assert_reported(
-        check.test_waiters_and_as_completed_survive_their_own_cancellation,
-        "waiters and as_completed",
-        "must lose no item",
-    )
-
-
-def test_kit_catches_calls_started_in_the_runs_context() -> None:
-    check = kit(StartsCallsInTheRunsContext)
-    assert_reported(
-        check.test_calls_run_in_a_copy_of_their_submitters_context,
-        "a call's context",
-        "not a copy of its submitter's context",
-    )
-
-
-def test_kit_catches_calls_run_in_their_submitters_own_context() -> None:
-    check = kit(RunsCallsInTheSubmittersOwnContext, sequential=True)
-    assert_reported(
-        check.test_calls_run_in_a_copy_of_their_submitters_context,
-        "a call's context",
-        "ran in its submitter's own context",
-    )
-
-
-def test_kit_catches_a_runner_waiting_for_its_cancelled_threads() -> None:
+    ),
     # Caught at the deadlock guard (10 s), where the scenario lets the blocked threads return
     # so that the run can end: no shrinking, one failing example is enough.
-    check = kit(WaitsForCancelledThreads, shrink=False)
-    assert_reported(
-        check.test_abandoned_sync_calls_do_not_starve_threads,
+    "a_runner_waiting_for_its_cancelled_threads": Caught(
+        WaitsForCancelledThreads,
+        "test_abandoned_sync_calls_do_not_starve_threads",
         "abandoned sync calls",
         "did not exit within",
-    )
-
-
-def test_kit_catches_a_runner_wrapping_returned_states() -> None:
-    check = kit(WrapsReturnedStates)
-    assert_reported(
-        check.test_a_call_returning_a_state_ends_with_it,
+        shrink=False,
+    ),
+    "an_accepted_async_generator_function": Caught(
+        AcceptsAsyncGenerators,
+        "test_async_generator_functions_are_refused",
+        "async generator functions refused",
+        "accepted an async generator function",
+    ),
+    "a_waiter_leaking_the_waiters_count": Caught(
+        WaiterLeaksWhenCancelled,
+        "test_waiters_and_as_completed_survive_their_own_cancellation",
+        "waiters and as_completed",
+        "statistics().waiters",
+    ),
+    "an_as_completed_step_losing_its_item": Caught(
+        AsCompletedLosesCancelledSteps,
+        "test_waiters_and_as_completed_survive_their_own_cancellation",
+        "waiters and as_completed",
+        "must lose no item",
+    ),
+    "calls_started_in_the_runs_context": Caught(
+        StartsCallsInTheRunsContext,
+        "test_calls_run_in_a_copy_of_their_submitters_context",
+        "a call's context",
+        "not a copy of its submitter's context",
+    ),
+    "calls_run_in_their_submitters_own_context": Caught(
+        RunsCallsInTheSubmittersOwnContext,
+        "test_calls_run_in_a_copy_of_their_submitters_context",
+        "a call's context",
+        "ran in its submitter's own context",
+        {"sequential": True},
+    ),
+    "a_runner_wrapping_returned_states": Caught(
+        WrapsReturnedStates,
+        "test_a_call_returning_a_state_ends_with_it",
         "returned States",
         "not the State it returned",
+    ),
+}
+
+
+@pytest.mark.parametrize("bug", CAUGHT.values(), ids=list(CAUGHT))
+def test_kit_catches(bug: Caught) -> None:
+    check_caught(bug)
+
+
+@pytest.mark.parametrize(
+    ("runner_class", "workers"),
+    [(LifoAdmission, 2), (OneWorkerTooMany, 1)],
+    ids=["lifo_admission", "max_workers_off_by_one"],
+)
+def test_state_machine_catches(runner_class: type[Any], workers: int) -> None:
+    check = kit(
+        functools.partial(runner_class, max_workers=workers), shrink=False, max_workers=workers
     )
+    with pytest.raises(AssertionError, match="started at"):
+        check.test_state_machine_agrees_with_reference_model()

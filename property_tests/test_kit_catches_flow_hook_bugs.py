@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
@@ -21,16 +20,11 @@ from typing import Any
 
 import pytest
 import trio
-from hypothesis import settings
+from broken_runners import Caught, check_caught, kit
 
 from trio_runners import ConcurrentTaskRunner, State, TaskConcurrencyType
 from trio_runners._base import current_call, is_async_callable
 from trio_runners.abc import BaseTaskRunner
-from trio_runners.testing import ConformanceError, RunnerConformance
-
-if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
-
 
 # ---------------------------------------------------------------------- the broken runners
 
@@ -159,111 +153,70 @@ class LendsOnlyInsideItsCalls(LendsOutsideItsCalls):
             yield
 
 
-# ---------------------------------------------------------------------- helpers
-
-FAST = settings(max_examples=200, report_multiple_bugs=False)
-
-
-def kit(factory: Callable[[], Any], **capabilities: Any) -> RunnerConformance:
-    cls = type(
-        "Check",
-        (RunnerConformance,),
-        {"runner_factory": staticmethod(factory), "hypothesis_settings": FAST, **capabilities},
-    )
-    return cls()  # type: ignore[no-any-return]
-
-
-def assert_reported(test: Callable[[], None], prop: str, detail: str) -> None:
-    """``test`` fails with a ConformanceError for ``prop`` whose violations mention ``detail``."""
-    with pytest.raises((AssertionError, BaseExceptionGroup)) as info:
-        test()
-    errors: list[BaseException] = [info.value]
-    leaves = []
-    while errors:
-        error = errors.pop()
-        if isinstance(error, BaseExceptionGroup):
-            errors.extend(error.exceptions)
-        else:
-            leaves.append(error)
-    found = [e for e in leaves if isinstance(e, ConformanceError) and e.prop == prop]
-    assert found, f"expected the kit to report {prop!r}, got {leaves!r}"
-    assert any(detail in v for e in found for v in e.violations), found[0].violations
-
-
 # ---------------------------------------------------------------------- the tests
 
 
-def test_kit_catches_a_lend_slot_that_does_not_lend() -> None:
-    check = kit(functools.partial(DoesNotLend, max_workers=1), max_workers=1)
-    assert_reported(
-        check.test_nested_loop_calls_lend_their_slot,
+CAUGHT: dict[str, Caught] = {
+    "a_lend_slot_that_does_not_lend": Caught(
+        functools.partial(DoesNotLend, max_workers=1),
+        "test_nested_loop_calls_lend_their_slot",
         "nested LoopCalls lend their slot",
         "a deadlock",
-    )
-
-
-def test_kit_catches_a_lend_slot_that_does_not_lend_even_if_wait_does() -> None:
-    check = kit(functools.partial(OnlyWaitLends, max_workers=1), max_workers=1)
-    assert_reported(
-        check.test_nested_loop_calls_lend_their_slot,
+        {"max_workers": 1},
+    ),
+    "a_lend_slot_that_does_not_lend_even_if_wait_does": Caught(
+        functools.partial(OnlyWaitLends, max_workers=1),
+        "test_nested_loop_calls_lend_their_slot",
         "nested LoopCalls lend their slot",
         "a deadlock",
-    )
-
-
-def test_kit_catches_a_run_in_slot_that_is_not_a_checkpoint() -> None:
-    check = kit(RunInSlotWithoutCheckpoint)
-    assert_reported(
-        check.test_run_in_slot_runs_a_loop_calls_work,
+        {"max_workers": 1},
+    ),
+    "a_run_in_slot_that_is_not_a_checkpoint": Caught(
+        RunInSlotWithoutCheckpoint,
+        "test_run_in_slot_runs_a_loop_calls_work",
         "run_in_slot",
         "run_in_slot() must be a checkpoint",
-    )
-
-
-def test_kit_catches_a_run_in_slot_that_swallows_the_works_exception() -> None:
-    check = kit(RunInSlotSwallowsErrors)
-    assert_reported(check.test_run_in_slot_runs_a_loop_calls_work, "run_in_slot", "the work raised")
-
-
-def test_kit_catches_a_run_in_slot_that_swallows_the_cancellation_of_its_work() -> None:
-    check = kit(RunInSlotSwallowsCancelled)
-    assert_reported(
-        check.test_run_in_slot_runs_a_loop_calls_work,
+    ),
+    "a_run_in_slot_that_swallows_the_works_exception": Caught(
+        RunInSlotSwallowsErrors,
+        "test_run_in_slot_runs_a_loop_calls_work",
+        "run_in_slot",
+        "the work raised",
+    ),
+    "a_run_in_slot_that_swallows_the_cancellation_of_its_work": Caught(
+        RunInSlotSwallowsCancelled,
+        "test_run_in_slot_runs_a_loop_calls_work",
         "run_in_slot",
         "its scope was cancelled while the work ran",
-    )
-
-
-def test_kit_catches_a_has_backpressure_that_hides_max_pending() -> None:
+    ),
     # The kit is not told about max_pending: the lie is caught by what submit does.
-    check = kit(functools.partial(BackpressureDenied, max_workers=1, max_pending=1), max_workers=1)
-    assert_reported(
-        check.test_has_backpressure_says_whether_submit_may_wait,
+    "a_has_backpressure_that_hides_max_pending": Caught(
+        functools.partial(BackpressureDenied, max_workers=1, max_pending=1),
+        "test_has_backpressure_says_whether_submit_may_wait",
         "has_backpressure",
         "submit() waited for room",
-    )
-
-
-def test_kit_catches_a_has_backpressure_that_contradicts_the_declared_max_pending() -> None:
-    check = kit(
+        {"max_workers": 1},
+    ),
+    "a_has_backpressure_that_contradicts_the_declared_max_pending": Caught(
         functools.partial(BackpressureDenied, max_workers=2, max_pending=3),
-        max_workers=2,
-        max_pending=3,
-    )
-    assert_reported(
-        check.test_has_backpressure_says_whether_submit_may_wait,
+        "test_has_backpressure_says_whether_submit_may_wait",
         "has_backpressure",
         "max_pending=3 (submit waits for room), but has_backpressure is False",
-    )
-
-
-def test_kit_catches_a_lend_slot_that_lends_outside_the_runners_calls() -> None:
-    check = kit(LendsOutsideItsCalls, max_workers=1)
-    assert_reported(
-        check.test_lend_slot_outside_a_call_lends_nothing,
+        {"max_workers": 2, "max_pending": 3},
+    ),
+    "a_lend_slot_that_lends_outside_the_runners_calls": Caught(
+        LendsOutsideItsCalls,
+        "test_lend_slot_outside_a_call_lends_nothing",
         "lend_slot outside a call",
         "lent a slot",
-    )
+        {"max_workers": 1},
+    ),
+}
+
+
+@pytest.mark.parametrize("bug", CAUGHT.values(), ids=list(CAUGHT))
+def test_kit_catches(bug: Caught) -> None:
+    check_caught(bug)
 
 
 def test_the_same_runner_lending_only_inside_its_calls_passes() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import trio
+from broken_runners import assert_reported
 from hypothesis import settings
 
 from trio_runners.states import Cancelled, Completed, Crashed, Failed, State
@@ -32,7 +33,7 @@ from trio_runners.testing import (
 )
 
 if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
+    pass
 
 
 class DictRunner:
@@ -176,19 +177,7 @@ def _check(**options: Any) -> RunnerConformance:
 
 
 def _reported(test: Callable[[], None], kind: type[ConformanceError], detail: str) -> None:
-    with pytest.raises((AssertionError, BaseExceptionGroup)) as info:
-        test()
-    errors: list[BaseException] = [info.value]
-    leaves = []
-    while errors:
-        error = errors.pop()
-        if isinstance(error, BaseExceptionGroup):
-            errors.extend(error.exceptions)
-        else:
-            leaves.append(error)
-    found = [e for e in leaves if isinstance(e, kind)]
-    assert found, f"expected a {kind.__name__}, got {leaves!r}"
-    assert any(detail in v for e in found for v in e.violations), found[0].violations
+    assert_reported(test, None, detail, kind)
 
 
 def test_kit_reports_wait_raising_for_a_running_call() -> None:

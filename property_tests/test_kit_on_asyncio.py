@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from broken_runners import assert_reported
 from hypothesis import settings
 
 from trio_runners import ConcurrentTaskRunner
@@ -33,8 +34,6 @@ from trio_runners.testing import (
 )
 
 if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
-
     pytest.skip("asyncio.TaskGroup and asyncio.timeout need Python 3.11", allow_module_level=True)
 
 
@@ -264,19 +263,7 @@ def _check(*, bug: str, inline: bool = False) -> RunnerConformance:
 
 
 def _reported(test: Callable[[], None], kind: type[ConformanceError], detail: str) -> None:
-    with pytest.raises((AssertionError, BaseExceptionGroup)) as info:
-        test()
-    errors: list[BaseException] = [info.value]
-    leaves = []
-    while errors:
-        error = errors.pop()
-        if isinstance(error, BaseExceptionGroup):
-            errors.extend(error.exceptions)
-        else:
-            leaves.append(error)
-    found = [e for e in leaves if isinstance(e, kind)]
-    assert found, f"expected a {kind.__name__}, got {leaves!r}"
-    assert any(detail in v for e in found for v in e.violations), found[0].violations
+    assert_reported(test, None, detail, kind)
 
 
 def test_kit_on_asyncio_reports_wait_raising_for_a_running_call() -> None:
