@@ -44,4 +44,4 @@ def test_the_example_runs_every_property() -> None:
             ran.append(name)
     # max_workers=2 without max_pending, not sequential: everything else applies.
     assert skipped == ["test_max_pending_backpressure", "test_sequential_ordering"]
-    assert len(ran) == 19  # 15, and the 4 of capability flow_hooks
+    assert len(ran) == 20  # 16, and the 4 of capability flow_hooks

@@ -27,7 +27,10 @@ from trio_runners import (
     State,
     ThreadPoolTaskRunner,
 )
+from trio_runners._calls import current_call
 from trio_runners._execution import execute
+from trio_runners.testing._scenarios import play_nested
+from trio_runners.testing.strategies import NestedCall, NestedSpec
 
 # ---------------------------------------------------------------------- the broken runners
 
@@ -267,6 +270,46 @@ class WrapsReturnedStates(ConcurrentTaskRunner):  # type: ignore[misc]
         return wrapped()
 
 
+class KeepsItsSlotWhileWaiting(ConcurrentTaskRunner):  # type: ignore[misc]
+    """A call waiting on its own runner keeps its worker slot, and takes one more (shielded,
+    as a lending call takes its slot back) when the wait ends: with one worker, a nested wait
+    deadlocks where no cancellation reaches."""
+
+    def _slot_lent(self) -> Any:
+        slots = self._slots
+        assert slots is not None
+
+        @asynccontextmanager
+        async def kept() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                with trio.CancelScope(shield=True):
+                    await slots._slots.acquire()
+
+        return kept()
+
+
+class GivesUpTakingItsSlotBack(ConcurrentTaskRunner):  # type: ignore[misc]
+    """A call waiting on its own runner lends its slot, and takes one back unshielded: cancelled
+    while it waits for one, it ends without a slot, yet gives one back (the count grows)."""
+
+    def _slot_lent(self) -> Any:
+        slots, current = self._slots, current_call.get()
+        if slots is None or current is None or current[0] is not self:
+            return super()._slot_lent()
+
+        @asynccontextmanager
+        async def lent() -> AsyncIterator[None]:
+            slots._slots.release()
+            try:
+                yield
+            finally:
+                await slots._slots.acquire()
+
+        return lent()
+
+
 class RunsCallsInTheSubmittersOwnContext(SequentialTaskRunner):  # type: ignore[misc]
     """Runs each call inside ``submit`` in the submitter's own context, not a copy of it:
     what the call sets leaks into its submitter."""
@@ -383,6 +426,13 @@ CAUGHT: dict[str, Caught] = {
         "ran in its submitter's own context",
         {"sequential": True},
     ),
+    "a_call_giving_up_taking_its_slot_back": Caught(
+        functools.partial(GivesUpTakingItsSlotBack, max_workers=1),
+        "test_a_call_cancelled_while_taking_its_slot_back_keeps_the_bound",
+        "a lent slot taken back",
+        "gave back a slot it did not hold",
+        {"max_workers": 1},
+    ),
     "a_runner_wrapping_returned_states": Caught(
         WrapsReturnedStates,
         "test_a_call_returning_a_state_ends_with_it",
@@ -408,3 +458,16 @@ def test_state_machine_catches(runner_class: type[Any], workers: int) -> None:
     )
     with pytest.raises(AssertionError, match="started at"):
         check.test_state_machine_agrees_with_reference_model()
+
+
+def test_the_nested_scenario_reports_a_deadlock_no_cancellation_reaches() -> None:
+    """The deadlock guard cannot end this run (the wait it is stuck in is shielded): the
+    scenario reports it once the run has not ended in time, instead of hanging the kit. Played
+    once, directly: each example takes the whole watch (20 s)."""
+    check = kit(functools.partial(KeepsItsSlotWhileWaiting, max_workers=1), max_workers=1)
+    root = NestedCall(
+        sync=False, collect="wait", children=(NestedCall(sync=False, collect="none"),)
+    )
+    violations = play_nested(check, NestedSpec(roots=(root,)))
+    assert len(violations) == 1
+    assert "a deadlock in a shielded wait" in violations[0]

@@ -94,6 +94,7 @@ class RunnerConformance(KitSettings):
     test_max_pending_backpressure: ClassVar[Callable[..., None]]
     test_nested_calls_do_not_deadlock: ClassVar[Callable[..., None]]
     test_waiters_and_as_completed_survive_their_own_cancellation: ClassVar[Callable[..., None]]
+    test_a_call_cancelled_while_taking_its_slot_back_keeps_the_bound: ClassVar[Callable[..., None]]
     test_calls_raising_base_exceptions: ClassVar[Callable[..., None]]
     test_abandoned_sync_calls_do_not_starve_threads: ClassVar[Callable[..., None]]
     test_calls_run_in_a_copy_of_their_submitters_context: ClassVar[Callable[..., None]]

@@ -22,6 +22,7 @@ __all__ = [
     "ReturnedSpec",
     "PROPAGATING_KINDS",
     "RETURNED_KINDS",
+    "ReclaimSpec",
     "WaitingSpec",
     "abandon_specs",
     "base_exception_specs",
@@ -29,6 +30,7 @@ __all__ = [
     "gated_specs",
     "nested_calls",
     "nested_specs",
+    "reclaim_specs",
     "returned_specs",
     "waiting_specs",
 ]
@@ -281,4 +283,21 @@ def returned_specs(*, max_calls: int = 4) -> st.SearchStrategy[ReturnedSpec]:
     return st.builds(
         ReturnedSpec,
         calls=st.lists(st.sampled_from(RETURNED_KINDS), min_size=1, max_size=max_calls).map(tuple),
+    )
+
+
+@attrs.frozen
+class ReclaimSpec:
+    """A parent call waiting on its child lends its worker slot; ``max_workers + extra``
+    blockers then hold every slot while it waits to take one back, and it is cancelled there
+    by ``how``: ``cancel`` (the parent alone) or ``cancel_all``."""
+
+    extra: int
+    how: str
+
+
+def reclaim_specs() -> st.SearchStrategy[ReclaimSpec]:
+    """Zero to two blockers more than the slots, cancelled either way."""
+    return st.builds(
+        ReclaimSpec, extra=st.integers(0, 2), how=st.sampled_from(("cancel", "cancel_all"))
     )

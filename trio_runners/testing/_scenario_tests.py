@@ -17,7 +17,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from . import _scenarios, _scenarios_calls, _scenarios_context, _scenarios_returned
+from . import (
+    _scenarios,
+    _scenarios_calls,
+    _scenarios_context,
+    _scenarios_lending,
+    _scenarios_returned,
+)
 from . import strategies as _st
 from ._errors import ConformanceError
 from ._machine import run_machine
@@ -89,6 +95,18 @@ def _nested_strategy(cls: type[KitSettings]) -> st.SearchStrategy[Any]:
     return _st.nested_specs()
 
 
+def _needs_slots(cls: type[KitSettings]) -> str | None:
+    if cls.max_workers is None or cls.sequential:
+        return "the runner does not declare max_workers"
+    if cls.max_pending == 0:
+        return "max_pending=0 leaves no room for the queued calls the scenario needs"
+    if not in_process(cls):
+        return needs_in_process(cls)
+    if cls.call_kind != "async":
+        return "needs async calls (call_kind='async'): the scenario's calls wait on Trio events"
+    return None
+
+
 def _scenario_title(text: str) -> Callable[[type[KitSettings]], str]:
     return lambda cls: text
 
@@ -146,6 +164,17 @@ SCENARIOS: dict[str, Scenario] = {
             "instruments",
             "trio",
         ),
+    ),
+    "test_a_call_cancelled_while_taking_its_slot_back_keeps_the_bound": Scenario(
+        title=_scenario_title("a lent slot taken back"),
+        strategy=lambda cls: _st.reclaim_specs(),
+        play=_scenarios_lending.play_reclaim,
+        skip=_needs_slots,
+        doc="A call waiting on its own runner lends its worker slot; cancelled (cancel or "
+        "cancel_all) while it waits to take a slot back, it still holds exactly one when it "
+        "ends: afterwards no more than max_workers calls run at once.",
+        max_examples=6,
+        needs=("cancel", "cancel_all", "state", "trio"),
     ),
     "test_calls_raising_base_exceptions": Scenario(
         title=_scenario_title("calls raising BaseException"),

@@ -4,8 +4,11 @@ raised out of a Crashed State or an exception group."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Hashable
+import threading
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
 
+import outcome
 import trio
 import trio.testing
 
@@ -23,6 +26,7 @@ __all__ = [
     "is_or_caused_by",
     "key",
     "leaves",
+    "run_watched",
     "settle",
 ]
 
@@ -31,6 +35,8 @@ __all__ = [
 HANG = 10.0
 #: Virtual seconds after which a scenario on a MockClock is judged hung.
 MOCK_HANG = 1e6
+#: Real seconds a scenario run in a watched thread may take in all (`run_watched`).
+WATCHED_HANG = HANG + 10.0
 
 
 class Stop(Exception):
@@ -69,3 +75,26 @@ def in_process_sync(kit: KitSettings) -> bool:
 
 async def settle() -> None:
     await trio.testing.wait_all_tasks_blocked()
+
+
+def run_watched(async_fn: Callable[..., Awaitable[list[str]]], *args: Any, what: str) -> list[str]:
+    """``trio.run(async_fn, *args)`` in a thread of its own, for a scenario that judges
+    deadlocks: its guard (`HANG`) cancels a deadlocked run, but a runner deadlocked in a
+    *shielded* wait (one that no cancellation reaches) would hang ``trio.run`` for ever. If the
+    run has not ended after `WATCHED_HANG` seconds it is reported as such a deadlock (``what``
+    says of what) and left behind in its daemon thread; otherwise its result, or what it
+    raised, is this function's."""
+    result: list[outcome.Outcome[list[str]]] = []
+
+    def run() -> None:
+        result.append(outcome.capture(trio.run, async_fn, *args))
+
+    thread = threading.Thread(target=run, name="trio-runners-kit-scenario", daemon=True)
+    thread.start()
+    thread.join(WATCHED_HANG)
+    if not result:
+        return [
+            f"{what} did not end within {WATCHED_HANG} s, although the deadlock guard cancelled "
+            f"them after {HANG} s: a deadlock in a shielded wait, which no cancellation reaches"
+        ]
+    return result[0].unwrap()

@@ -23,7 +23,7 @@ import trio
 import trio.testing
 
 from .._states import State
-from ._scenario_tools import HANG
+from ._scenario_tools import HANG, run_watched
 from ._scenario_tools import Stop as _Stop
 from ._scenario_tools import in_process_sync as _in_process_sync
 from ._scenario_tools import key as _key
@@ -240,8 +240,9 @@ async def _gated(kit: KitSettings, spec: GatedSpec, pending: bool) -> list[str]:
 def play_nested(kit: KitSettings, spec: NestedSpec) -> list[str]:
     """Calls that submit to, wait on and iterate their own runner, from the loop and (sync
     calls) from worker threads. Nothing may deadlock, even with one worker; each call ends
-    Completed with the sum of what its children returned."""
-    return trio.run(_nested, kit, spec)
+    Completed with the sum of what its children returned. A deadlock is reported, also one in
+    a shielded wait (see `_scenario_tools.run_watched`)."""
+    return run_watched(_nested, kit, spec, what="nested calls")
 
 
 def _expected(call: NestedCall) -> int:

@@ -18,6 +18,7 @@ from ._scenario_specs import ContextSpec as ContextSpec
 from ._scenario_specs import GatedSpec as GatedSpec
 from ._scenario_specs import NestedCall as NestedCall
 from ._scenario_specs import NestedSpec as NestedSpec
+from ._scenario_specs import ReclaimSpec as ReclaimSpec
 from ._scenario_specs import ReturnedSpec as ReturnedSpec
 from ._scenario_specs import WaitingSpec as WaitingSpec
 from ._scenario_specs import abandon_specs as abandon_specs
@@ -26,6 +27,7 @@ from ._scenario_specs import context_specs as context_specs
 from ._scenario_specs import gated_specs as gated_specs
 from ._scenario_specs import nested_calls as nested_calls
 from ._scenario_specs import nested_specs as nested_specs
+from ._scenario_specs import reclaim_specs as reclaim_specs
 from ._scenario_specs import returned_specs as returned_specs
 from ._scenario_specs import waiting_specs as waiting_specs
 from ._schedule_specs import CRASH_KINDS as CRASH_KINDS
@@ -55,6 +57,7 @@ __all__ = [
     "GatedSpec",
     "NestedCall",
     "NestedSpec",
+    "ReclaimSpec",
     "ReturnedSpec",
     "Schedule",
     "WaitSpec",
@@ -66,6 +69,7 @@ __all__ = [
     "gated_specs",
     "nested_calls",
     "nested_specs",
+    "reclaim_specs",
     "returned_specs",
     "waiting_specs",
     "cancel_points",
