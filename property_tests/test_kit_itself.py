@@ -8,10 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trio_runners import ConcurrentTaskRunner, StateType
 from trio_runners.testing import ConformanceError, Report, RunnerConformance
+from trio_runners.testing import strategies as kit_strategies
 from trio_runners.testing._calls import SyncCall
 from trio_runners.testing._log import FileCallLog
 from trio_runners.testing.reference import ReferenceModel
@@ -113,3 +115,39 @@ def test_report_names_the_call_log_and_the_lifecycle_trace_apart() -> None:
     assert {event["event"] for event in report.lifecycle} >= {"submitted", "started"}
     with pytest.warns(DeprecationWarning, match=r"Report\.log"):
         assert report.trace == report.log  # the old name still reads the call log
+
+
+SPEC_STRATEGIES = ["gated_specs", "waiting_specs", "base_exception_specs", "context_specs"]
+
+
+@pytest.mark.parametrize("name", [*SPEC_STRATEGIES, "returned_specs"])
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
+def test_a_spec_strategy_refuses_a_max_calls_that_allows_no_call(name: str, bad: object) -> None:
+    @settings(max_examples=1, database=None)
+    @given(st.data())
+    def draw(data: st.DataObject) -> None:
+        data.draw(getattr(kit_strategies, name)(max_calls=bad))
+
+    with pytest.raises(ValueError, match=rf"{name}\(max_calls=\.\.\.\) must be an int"):
+        draw()
+
+
+def _calls_in(spec: object) -> int:
+    if isinstance(spec, kit_strategies.ContextSpec):
+        return sum(map(len, spec.submitters))
+    if isinstance(spec, kit_strategies.GatedSpec):
+        return spec.calls
+    if isinstance(spec, kit_strategies.WaitingSpec):
+        return len(spec.durations)
+    assert isinstance(spec, kit_strategies.BaseExceptionSpec | kit_strategies.ReturnedSpec)
+    return len(spec.calls)
+
+
+@pytest.mark.parametrize("name", [*SPEC_STRATEGIES, "returned_specs"])
+@given(max_calls=st.integers(1, 9), data=st.data())
+@settings(max_examples=40, deadline=None)
+def test_a_spec_strategy_draws_one_to_max_calls_calls(
+    name: str, max_calls: int, data: st.DataObject
+) -> None:
+    spec = data.draw(getattr(kit_strategies, name)(max_calls=max_calls))
+    assert 1 <= _calls_in(spec) <= max_calls

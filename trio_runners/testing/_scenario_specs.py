@@ -40,8 +40,18 @@ __all__ = [
 # Structured situations, each played by its own scenario of the kit (`RunnerConformance`):
 # several submitter tasks and backpressure (`gated_specs`), nested calls (`nested_specs`),
 # waiters and ``as_completed`` consumers cancelled by their own scopes (`waiting_specs`),
-# calls raising what is not an `Exception` (`base_exception_specs`), and sync calls
-# abandoned for good (`abandon_specs`).
+# calls raising what is not an `Exception` (`base_exception_specs`), sync calls abandoned
+# for good (`abandon_specs`), the context calls run in (`context_specs`), calls returning a
+# State (`returned_specs`) and a lent slot taken back (`reclaim_specs`).
+
+
+def _check_max_calls(strategy: str, max_calls: int) -> None:
+    """A spec needs at least one call."""
+    if isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1:
+        raise ValueError(
+            f"{strategy}(max_calls=...) must be an int of at least 1, got {max_calls!r}"
+        )
+
 
 #: What a call may raise besides an `Exception` (see `BaseExceptionSpec`).
 BASE_EXCEPTION_KINDS = (
@@ -76,6 +86,7 @@ class GatedSpec:
 
 def gated_specs(*, max_calls: int = 6, abandon: bool = True) -> st.SearchStrategy[GatedSpec]:
     """`GatedSpec` with 1..``max_calls`` calls and up to ``2 * calls + 2`` actions."""
+    _check_max_calls("gated_specs", max_calls)
     kinds = ("release", "cancel", "abandon") if abandon else ("release", "cancel")
     return st.integers(1, max_calls).flatmap(
         lambda n: st.builds(
@@ -170,6 +181,7 @@ class WaitingSpec:
 @st.composite
 def waiting_specs(draw: st.DrawFn, *, max_calls: int = 5) -> WaitingSpec:
     """A `WaitingSpec`; a releasing consumer is alone and has no waiters beside it."""
+    _check_max_calls("waiting_specs", max_calls)
     n = draw(st.integers(1, max_calls))
     indices = st.integers(0, n - 1)
     release = draw(st.booleans())
@@ -217,6 +229,7 @@ def base_exception_specs(
     draw: st.DrawFn, *, max_calls: int = 5, sync: bool = True
 ) -> BaseExceptionSpec:
     """Calls of every kind next to ordinary siblings."""
+    _check_max_calls("base_exception_specs", max_calls)
     kinds = st.sampled_from(("ok", "fail", *BASE_EXCEPTION_KINDS))
     calls = draw(
         st.lists(st.tuples(durations(), kinds, st.booleans()), min_size=1, max_size=max_calls)
@@ -254,16 +267,21 @@ class ContextSpec:
     submitters: tuple[tuple[bool, ...], ...]
 
 
-def context_specs(*, max_calls: int = 6, sync: bool = True) -> st.SearchStrategy[ContextSpec]:
+@st.composite
+def context_specs(draw: st.DrawFn, *, max_calls: int = 6, sync: bool = True) -> ContextSpec:
     """One to three submitters with one to three calls each, ``max_calls`` in all at most
     (``sync=False``: async calls only)."""
+    _check_max_calls("context_specs", max_calls)
     kinds = st.booleans() if sync else st.just(False)
-    return st.builds(
-        ContextSpec,
-        submitters=st.lists(
-            st.lists(kinds, min_size=1, max_size=3).map(tuple), min_size=1, max_size=3
-        ).map(tuple),
-    ).filter(lambda spec: sum(map(len, spec.submitters)) <= max_calls)
+    submitters = draw(st.integers(1, min(3, max_calls)))
+    left = max_calls
+    drawn: list[tuple[bool, ...]] = []
+    for i in range(submitters):
+        most = min(3, left - (submitters - i - 1))  # a call at least for each one still to come
+        calls = tuple(draw(st.lists(kinds, min_size=1, max_size=most)))
+        left -= len(calls)
+        drawn.append(calls)
+    return ContextSpec(submitters=tuple(drawn))
 
 
 #: The States a call of `ReturnedSpec` may return.
@@ -280,6 +298,7 @@ class ReturnedSpec:
 
 def returned_specs(*, max_calls: int = 4) -> st.SearchStrategy[ReturnedSpec]:
     """One to ``max_calls`` calls of any kind."""
+    _check_max_calls("returned_specs", max_calls)
     return st.builds(
         ReturnedSpec,
         calls=st.lists(st.sampled_from(RETURNED_KINDS), min_size=1, max_size=max_calls).map(tuple),
