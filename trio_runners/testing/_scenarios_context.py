@@ -55,8 +55,7 @@ async def _context(kit: KitSettings, spec: ContextSpec, gate: threading.Event) -
             return seen
 
         async def async_call() -> str:
-            if not opened.is_set():
-                await opened.wait()
+            await opened.wait()
             seen = _SEEN.get(_UNSET)
             _SEEN.set(f"set by call {name}")
             await trio.lowlevel.checkpoint()
