@@ -192,10 +192,8 @@ class Slots:
                         if record.state is not None:  # cancelled while waiting for a slot
                             slots.release()
                             continue
-                    if context is None:  # pragma: no cover - queue_nowait always sets it
-                        self._admit(record)
-                    else:  # its task starts in a copy of the submitter's context
-                        context.run(self._admit, record)
+                    assert context is not None  # `queue_nowait` sets it for every queued call
+                    context.run(self._admit, record)  # its task starts in a copy of it
                 finally:
                     self._queued -= 1
 
