@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import functools
+import itertools
 import os
 import statistics
 import time
@@ -131,11 +132,35 @@ CPU_CALLS = 8
 CPU_WORK = 8_000_000
 
 
-def cpu_bound(n: int) -> int:
+#: (pid, start, end) of one call in its worker. ``time.perf_counter`` is CLOCK_MONOTONIC on
+#: Linux (mach_absolute_time on macOS, QueryPerformanceCounter on Windows): one clock for every
+#: process of the machine, so spans from different processes compare.
+Span = tuple[int, float, float]
+
+
+def cpu_bound(n: int) -> Span:
+    """CPU-bound work; returns where and when it ran."""
+    start = time.perf_counter()
     total = 0
     for i in range(n):
         total += i * i % 7
-    return total
+    assert total >= 0
+    return os.getpid(), start, time.perf_counter()
+
+
+def dispatch_gaps(spans: list[Span]) -> list[float]:
+    """The time each worker spent between the end of one call and the start of its next call
+    (seconds): handing over the result, then the next call, with no work of the calls in it.
+    This is the pool's whole per-call cost on CPU-bound work, measured apart from how fast the
+    machine ran the calls themselves (which varies far more from run to run)."""
+    by_worker: dict[int, list[tuple[float, float]]] = {}
+    for pid, start, end in spans:
+        by_worker.setdefault(pid, []).append((start, end))
+    gaps = []
+    for calls in by_worker.values():
+        calls.sort()
+        gaps += [nxt[0] - prev[1] for prev, nxt in itertools.pairwise(calls)]
+    return gaps
 
 
 def serial_cpu() -> None:
@@ -143,21 +168,22 @@ def serial_cpu() -> None:
         cpu_bound(CPU_WORK)
 
 
-async def _cpu_batch(runner: ProcessPoolTaskRunner, tag: str) -> None:
+async def _cpu_batch(runner: ProcessPoolTaskRunner, tag: str) -> list[Span]:
     keys = [(tag, index) for index in range(CPU_CALLS)]
     for key in keys:
         await runner.submit(key, functools.partial(cpu_bound, CPU_WORK))
-    async for _, state in runner.as_completed(keys):
-        state.result()
+    return [state.result() async for _, state in runner.as_completed(keys)]
 
 
-def executor_cpu() -> None:
-    # The peer: a stdlib process pool (started inside the measurement, as "cold" is).
-    workers = ProcessPoolTaskRunner().workers
-    with concurrent.futures.ProcessPoolExecutor(workers) as executor:
-        futures = [executor.submit(cpu_bound, CPU_WORK) for _ in range(CPU_CALLS)]
-        for future in futures:
-            future.result()
+def executor_cpu(spans: list[Span]) -> Callable[[], None]:
+    def run() -> None:
+        # The peer: a stdlib process pool (started inside the measurement, as "cold" is).
+        workers = ProcessPoolTaskRunner().workers
+        with concurrent.futures.ProcessPoolExecutor(workers) as executor:
+            futures = [executor.submit(cpu_bound, CPU_WORK) for _ in range(CPU_CALLS)]
+            spans.extend(future.result() for future in futures)
+
+    return run
 
 
 def process_cold() -> None:
@@ -168,13 +194,13 @@ def process_cold() -> None:
     trio.run(main)
 
 
-def process_warm(timings: list[float]) -> Callable[[], None]:
+def process_warm(timings: list[float], spans: list[Span]) -> Callable[[], None]:
     def run() -> None:
         async def main() -> None:
             async with ProcessPoolTaskRunner().start() as runner:
                 await _cpu_batch(runner, "warm-up")
                 start = time.perf_counter()
-                await _cpu_batch(runner, "measured")
+                spans.extend(await _cpu_batch(runner, "measured"))
                 timings.append(time.perf_counter() - start)
 
         trio.run(main)
@@ -182,25 +208,100 @@ def process_warm(timings: list[float]) -> Callable[[], None]:
     return run
 
 
+def trio_parallel_warm(timings: list[float], spans: list[Span]) -> Callable[[], None]:
+    """The runner's engine alone: raw ``trio_parallel`` with as many workers, warmed up the same
+    way (the function travels by reference, pickled by trio-parallel)."""
+
+    def run() -> None:
+        import trio_parallel
+
+        async def batch(context: Any, limiter: trio.CapacityLimiter) -> list[Span]:
+            results: list[Span] = []
+
+            async def one() -> None:
+                results.append(await context.run_sync(cpu_bound, CPU_WORK, limiter=limiter))
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(CPU_CALLS):
+                    nursery.start_soon(one)
+            return results
+
+        async def main() -> None:
+            limiter = trio.CapacityLimiter(ProcessPoolTaskRunner().workers)
+            async with trio_parallel.open_worker_context() as context:
+                await batch(context, limiter)
+                start = time.perf_counter()
+                spans.extend(await batch(context, limiter))
+                timings.append(time.perf_counter() - start)
+
+        trio.run(main)
+
+    return run
+
+
+def span_rows(name: str, runner: str, values: list[float], baseline: list[float] | None) -> Row:
+    """A row of per-call figures measured inside the workers (seconds), for a table cell in µs;
+    the ratio is of the medians (the figures of one pool are many calls, not runs)."""
+    us = [value * 1e6 for value in values]
+    median = statistics.median(us)
+    return {
+        "workload": name,
+        "runner": runner,
+        "n": len(us),
+        "us_per_call": median,
+        "us_spread": spread(us),
+        "ratio": 1.0 if baseline is None else median / (statistics.median(baseline) * 1e6),
+        "ratio_of": "executor (medians)",
+    }
+
+
 def bench_processes(repeat: int) -> list[Row]:
     warm: list[float] = []
-    serial, executor, cold, _ = timed(
-        repeat, serial_cpu, executor_cpu, process_cold, process_warm(warm)
+    engine: list[float] = []
+    spans: dict[str, list[Span]] = {
+        "ProcessPoolExecutor": [],
+        "raw trio_parallel, warm": [],
+        "ProcessPoolTaskRunner, warm": [],
+    }
+    serial, executor, cold, _, _ = timed(
+        repeat,
+        serial_cpu,
+        executor_cpu(spans["ProcessPoolExecutor"]),
+        process_cold,
+        trio_parallel_warm(engine, spans["raw trio_parallel, warm"]),
+        process_warm(warm, spans["ProcessPoolTaskRunner, warm"]),
     )
     workers = ProcessPoolTaskRunner().workers
     best = min(serial)
     print(f"(b) processes: {CPU_CALLS} CPU-bound calls, {workers} workers (target >= 1.9x)")
     print(f"    serial                 {best:.3f} s")
-    for label, samples in (("ProcessPoolExecutor", executor), ("ProcessPool cold", cold)):
-        print(f"    {label:22} {min(samples):.3f} s   speed-up {best / min(samples):.2f}x")
-    print(f"    ProcessPool warm       {min(warm):.3f} s   speed-up {best / min(warm):.2f}x")
+    walls = {
+        "ProcessPoolExecutor": executor,
+        "ProcessPoolTaskRunner, cold": cold,
+        "raw trio_parallel, warm": engine,
+        "ProcessPoolTaskRunner, warm": warm,
+    }
+    for label, samples in walls.items():
+        print(f"    {label:28} {min(samples):.3f} s   speed-up {best / min(samples):.2f}x")
+    gaps = {label: dispatch_gaps(pool) for label, pool in spans.items()}
+    calls = {label: [end - start for _, start, end in pool] for label, pool in spans.items()}
+    for label in spans:
+        gap, call = statistics.median(gaps[label]) * 1e3, statistics.median(calls[label])
+        print(f"    {label:28} in a worker: a call {call:.3f} s, then {gap:.2f} ms to the next")
     name = f"(b) {CPU_CALLS} CPU-bound calls, {workers} workers (target: serial/runner >= 1.9)"
-    return [
-        row(name, "serial", CPU_CALLS, serial, None, "serial"),
-        row(name, "ProcessPoolExecutor", CPU_CALLS, executor, serial, "serial"),
-        row(name, "ProcessPoolTaskRunner, cold", CPU_CALLS, cold, serial, "serial"),
-        row(name, "ProcessPoolTaskRunner, warm", CPU_CALLS, warm, serial, "serial"),
+    gap_name = "(b) the same, in the workers: gap from a call's end to the next call's start"
+    call_name = "(b) the same, in the workers: the call itself (same function, same work)"
+    rows = [row(name, "serial", CPU_CALLS, serial, None, "serial")]
+    rows += [
+        row(name, label, CPU_CALLS, samples, serial, "serial") for label, samples in walls.items()
     ]
+    for figure_name, figures in ((gap_name, gaps), (call_name, calls)):
+        baseline = figures["ProcessPoolExecutor"]
+        rows += [
+            span_rows(figure_name, label, values, None if values is baseline else baseline)
+            for label, values in figures.items()
+        ]
+    return rows
 
 
 # ---------------------------------------------------------------------- (c) dask
@@ -225,7 +326,12 @@ def bench_dask(repeat: int) -> list[Row]:
         dashboard_address="127.0.0.1:0",
     ) as cluster:
         address = cluster.scheduler_address
-        with distributed.Client(address, set_as_default=False) as client:
+        # Both clients fetch results straight from the workers (Dask's ``direct_to_workers``,
+        # which the runner sets itself for a LocalCluster it makes): with Dask's default the
+        # scheduler relays every result, and the runner, which fetches a batch each time calls
+        # finish, would pay that relay many times where one final gather pays it once.
+        client_kwargs = {"direct_to_workers": True}
+        with distributed.Client(address, set_as_default=False, **client_kwargs) as client:
 
             def raw() -> None:
                 futures = [client.submit(inc, i, pure=False) for i in range(DASK_CALLS)]
@@ -237,7 +343,7 @@ def bench_dask(repeat: int) -> list[Row]:
                 completed = distributed.as_completed(futures, loop=client.loop, with_results=True)
                 assert sum(1 for _ in completed) == DASK_CALLS
 
-            runner = DaskTaskRunner(address=address)
+            runner = DaskTaskRunner(address=address, client_kwargs=client_kwargs)
             state: dict[str, Any] = {}
 
             def through_runner() -> None:

@@ -101,6 +101,25 @@ async def test_start_creates_a_local_cluster_and_closes_it_on_exit() -> None:
     assert cluster.status == distributed.core.Status.closed
 
 
+@pytest.mark.parametrize(
+    ("client_kwargs", "direct"),
+    [(None, True), ({"direct_to_workers": False}, False)],
+    ids=["default", "client_kwargs-wins"],
+)
+async def test_results_of_a_local_cluster_it_made_come_straight_from_the_workers(
+    client_kwargs: dict[str, Any] | None, direct: bool
+) -> None:
+    """The workers of a LocalCluster the runner made are on this machine: its client fetches
+    results from them, not through the scheduler, unless client_kwargs says otherwise."""
+    runner = DaskTaskRunner(
+        cluster_kwargs={"n_workers": 1, "processes": True}, client_kwargs=client_kwargs
+    )
+    async with runner.start():
+        assert runner.client.direct_to_workers is direct
+        await runner.submit("k", functools.partial(add, 1, 2))
+        assert (await wait_state(runner, "k")).result() == 3
+
+
 async def test_cluster_class_import_string_and_adapt() -> None:
     runner = DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
@@ -290,6 +309,7 @@ async def test_address_connects_and_closes_only_its_client(scheduler_address: st
     runner = DaskTaskRunner(address=scheduler_address)
     async with runner.start():
         client = runner.client
+        assert client.direct_to_workers is None  # Dask's own default: a cluster we did not make
         await runner.submit("k", os.getpid)
         pid = (await wait_state(runner, "k")).result()
         assert pid != os.getpid()

@@ -97,6 +97,11 @@ _LOCAL_CLUSTER_DEFAULTS = {
     "worker_dashboard_address": "127.0.0.1:0",
 }
 
+#: The client of a LocalCluster the runner made fetches results straight from the workers (on
+#: this machine, so always reachable): with Dask's default the scheduler relays every batch of
+#: results, which costs it as much CPU again as running the calls (docs/benchmarks.md).
+_LOCAL_CLIENT_DEFAULTS = {"direct_to_workers": True}
+
 
 @final
 @attrs.frozen
@@ -158,16 +163,18 @@ async def open_cluster(options: DaskOptions) -> AsyncIterator[tuple[Any, Any]]:
     """Create (or reach) the cluster and a client in worker threads; yield ``(client,
     cluster)`` (cluster None with ``address``); close what we made (shielded) on exit."""
     cluster = None
+    client_defaults: dict[str, Any] = {"set_as_default": False}
     if options.address is None:
         factory = _resolve_cluster_class(options.cluster_class)
         kwargs = dict(options.cluster_kwargs or {})
         if isinstance(factory, type) and issubclass(factory, distributed.LocalCluster):
             kwargs = {**_LOCAL_CLUSTER_DEFAULTS, **kwargs}
+            client_defaults.update(_LOCAL_CLIENT_DEFAULTS)
         cluster = await trio.to_thread.run_sync(functools.partial(factory, **kwargs))
     try:
         if cluster is not None and options.adapt_kwargs is not None:
             await _adapt(cluster, options.adapt_kwargs)
-        client_kwargs = {"set_as_default": False, **(options.client_kwargs or {})}
+        client_kwargs = {**client_defaults, **(options.client_kwargs or {})}
         client = await trio.to_thread.run_sync(
             functools.partial(
                 distributed.Client,
