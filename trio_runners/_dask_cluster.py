@@ -99,7 +99,7 @@ _LOCAL_CLUSTER_DEFAULTS = {
 
 #: The client of a LocalCluster the runner made fetches results straight from the workers (on
 #: this machine, so always reachable): with Dask's default the scheduler relays every batch of
-#: results, which costs it as much CPU again as running the calls (docs/benchmarks.md).
+#: results, which adds a quarter to a half to its CPU time on trivial calls (docs/runners/dask.md).
 _LOCAL_CLIENT_DEFAULTS = {"direct_to_workers": True}
 
 

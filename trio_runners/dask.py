@@ -126,7 +126,9 @@ class DaskTaskRunner(RemoteTaskRunner):
         (in a worker thread); an async ``adapt``, or an awaitable it returns, is awaited on
         the cluster's own event loop.
       client_kwargs: keyword arguments for `distributed.Client` (``set_as_default`` is False
-        unless given).
+        unless given; for a `distributed.LocalCluster` the runner creates, so is
+        ``direct_to_workers`` True: results are fetched from the workers, not relayed by the
+        scheduler).
       instruments: `trio_runners.abc.Instrument` objects observing every call.
 
     Raises:
