@@ -49,12 +49,14 @@ def timed(repeat: int, *workloads: Callable[[], None]) -> list[list[float]]:
 
 
 def spread(samples: list[float]) -> dict[str, float]:
-    """min / median / max of ``samples`` (and how many there are)."""
+    """min / median / max of ``samples``, how many there are, and the samples themselves (in the
+    order they were taken: latest.json keeps them)."""
     return {
         "min": min(samples),
         "median": statistics.median(samples),
         "max": max(samples),
         "runs": len(samples),
+        "samples": list(samples),
     }
 
 
@@ -364,7 +366,10 @@ def bench_dask(repeat: int) -> list[Row]:
                 through_runner()
                 timings.append(state["elapsed"])
 
-            raw()  # warm the workers' imports
+            # Warm both sides once, untimed: the workers import what each side ships (the raw
+            # function; the runner's `run_pickled`, so trio-runners and trio) on first use.
+            raw()
+            through_runner()
             raw_runs, streaming_runs, _ = timed(repeat, raw, raw_streaming, runner_calls)
             raw_time, streaming_time, runner_time = min(raw_runs), min(streaming_runs), min(timings)
     print(f"(c) dask: {DASK_CALLS} trivial calls on a 2-process LocalCluster (target <= 1.1x)")
