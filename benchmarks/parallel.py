@@ -5,12 +5,17 @@
 (b) processes: 8 CPU-bound calls on ``ProcessPoolTaskRunner`` against running them serially
     in this process (target: >= 1.9x on 2 cores, and >= the stdlib pool). "cold" includes
     starting the worker processes; "warm" reuses workers started by a first batch in the same
-    run. The stdlib ``ProcessPoolExecutor`` on the same work shows what the machine allows.
+    run. The stdlib ``ProcessPoolExecutor`` on the same work shows what the machine allows,
+    and raw ``trio_parallel`` (warm) what the runner's engine does alone. Each call also
+    reports where and when it ran (`Span`), which gives two figures apart from the machine's
+    speed: the gap between two calls in the same worker (what a pool costs per call) and the
+    call itself (see ``python -m benchmarks.layout`` for why that one moves).
 (c) dask: per-call overhead of ``DaskTaskRunner`` against raw ``client.submit`` + ``gather``
     on the same ``LocalCluster`` (2 worker processes, 127.0.0.1, no dashboard); target <= 1.1x,
-    5 runs in the full suite (min / median / max of the per-run ratio in the table).
-    Also against raw ``distributed.as_completed(..., with_results=True)``, which, like the
-    runner, hands over each result as soon as it is ready (one ``gather`` at the end cannot).
+    5 runs in the full suite (min / median / max of the per-run ratio in the table), after
+    one untimed run of each side. Also against raw ``distributed.as_completed(...,
+    with_results=True)``, which, like the runner, hands over each result as soon as it is
+    ready (one ``gather`` at the end cannot). Both clients set ``direct_to_workers=True``.
 
 Times are wall-clock (these workloads wait on threads, processes and sockets); each row keeps
 every run (min / median / max in the table), and the two sides of a ratio alternate so that load
