@@ -24,18 +24,27 @@ FAST = settings(max_examples=200, report_multiple_bugs=False)
 # Shrinking takes long where an example does (a state machine's steps, a deadlock guard), and is
 # not what these tests are about: they only need the kit to fail.
 NO_SHRINK = settings(FAST, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+# Only the schedules a timed property plays first (its landmarks): nothing drawn, no database.
+LANDMARKS_ONLY = settings(FAST, phases=[Phase.explicit], database=None)
 
 
 def kit(
-    factory: Callable[[], Any], *, shrink: bool = True, **capabilities: Any
+    factory: Callable[[], Any],
+    *,
+    shrink: bool = True,
+    landmarks_only: bool = False,
+    **capabilities: Any,
 ) -> RunnerConformance:
-    """A kit for the runners ``factory`` makes, declaring ``capabilities``."""
+    """A kit for the runners ``factory`` makes, declaring ``capabilities`` (``landmarks_only``:
+    its timed properties play their landmarks and draw nothing)."""
     cls = type(
         "Check",
         (RunnerConformance,),
         {
             "runner_factory": staticmethod(factory),
-            "hypothesis_settings": FAST if shrink else NO_SHRINK,
+            "hypothesis_settings": (
+                LANDMARKS_ONLY if landmarks_only else FAST if shrink else NO_SHRINK
+            ),
             **capabilities,
         },
     )
@@ -77,7 +86,8 @@ class Caught:
     shrink: bool = True
 
 
-def check_caught(bug: Caught) -> None:
-    """The kit's ``bug.test`` reports ``bug.prop`` with a violation mentioning ``bug.detail``."""
-    check = kit(bug.runner, shrink=bug.shrink, **bug.capabilities)
+def check_caught(bug: Caught, *, landmarks_only: bool = False) -> None:
+    """The kit's ``bug.test`` reports ``bug.prop`` with a violation mentioning ``bug.detail``
+    (``landmarks_only``: from the landmarks of a timed property alone)."""
+    check = kit(bug.runner, shrink=bug.shrink, landmarks_only=landmarks_only, **bug.capabilities)
     assert_reported(getattr(check, bug.test), bug.prop, bug.detail)

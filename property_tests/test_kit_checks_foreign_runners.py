@@ -6,8 +6,9 @@ tasks. Correct, it passes every property that applies and each other property is
 naming the capability it lacks. With one bug planted at a time (the three kinds the kit found
 in Prefect 2's runners: ``wait`` raising for a running call, ``submit`` swallowing an
 enclosing cancellation, ``start()`` swallowing it), the kit reports a `ConformanceError` of
-the matching kind, with a shrunk schedule. It has none of the flow-layer hooks (capability
-``flow_hooks``): those properties are skipped naming it, or fail if it claims them.
+the matching kind, with a shrunk schedule; the property's landmarks alone report it too. It has
+none of the flow-layer hooks (capability ``flow_hooks``): those properties are skipped naming
+it, or fail if it claims them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from typing import Any
 
 import pytest
 import trio
-from broken_runners import assert_reported
-from hypothesis import settings
+from broken_runners import FAST, LANDMARKS_ONLY, assert_reported
 
 from trio_runners.states import Cancelled, Completed, Crashed, Failed, State
 from trio_runners.testing import (
@@ -156,18 +156,13 @@ def test_a_missing_capability_is_a_skip_that_names_it(
         assert capability in message, message
 
 
-FAST = settings(max_examples=200, report_multiple_bugs=False)
-
-
-def _check(**options: Any) -> RunnerConformance:
-    inline = options.pop("inline", False)
-    bug = options.pop("bug")
+def _check(*, bug: str, inline: bool = False, landmarks_only: bool = False) -> RunnerConformance:
     cls = type(
         "Check",
         (RunnerConformance,),
         {
             "runner_factory": staticmethod(lambda: DictRunner(inline=inline, bug=bug)),
-            "hypothesis_settings": FAST,
+            "hypothesis_settings": LANDMARKS_ONLY if landmarks_only else FAST,
             "sequential": inline,
             **CORE_ONLY,
         },
@@ -176,35 +171,40 @@ def _check(**options: Any) -> RunnerConformance:
     return check
 
 
-def _reported(test: Callable[[], None], kind: type[ConformanceError], detail: str) -> None:
-    assert_reported(test, None, detail, kind)
-
-
-def test_kit_reports_wait_raising_for_a_running_call() -> None:
-    check = _check(bug="wait_raises")
-    _reported(
-        check.test_wait_returns_the_state_iff_finished_within_timeout,
+#: The three kinds of bug the kit found in Prefect 2's runners, planted one at a time:
+#: (bug, inline, the kit's test, the kind of error, what a violation says).
+PLANTED = {
+    "wait_raising_for_a_running_call": (
+        "wait_raises",
+        False,
+        "test_wait_returns_the_state_iff_finished_within_timeout",
         RunnerRaised,
         "raised KeyError",
-    )
-
-
-def test_kit_reports_submit_swallowing_an_enclosing_cancellation() -> None:
-    check = _check(bug="swallow", inline=True)
-    _reported(
-        check.test_cancellation_ends_each_call_once_and_propagates,
+    ),
+    "submit_swallowing_an_enclosing_cancellation": (
+        "swallow",
+        True,
+        "test_cancellation_ends_each_call_once_and_propagates",
         CancellationSwallowed,
         "submit() of call",
-    )
-
-
-def test_kit_reports_start_swallowing_an_enclosing_cancellation() -> None:
-    check = _check(bug="swallow")
-    _reported(
-        check.test_cancellation_ends_each_call_once_and_propagates,
+    ),
+    "start_swallowing_an_enclosing_cancellation": (
+        "swallow",
+        False,
+        "test_cancellation_ends_each_call_once_and_propagates",
         CancellationSwallowed,
         "does not report cancelled_caught",
-    )
+    ),
+}
+
+
+@pytest.mark.parametrize("landmarks_only", [False, True], ids=["drawn", "landmarks"])
+@pytest.mark.parametrize("planted", list(PLANTED))
+def test_kit_reports(planted: str, landmarks_only: bool) -> None:
+    """Found in every run: by the property's landmarks alone, and with its drawn schedules."""
+    bug, inline, test, kind, detail = PLANTED[planted]
+    check = _check(bug=bug, inline=inline, landmarks_only=landmarks_only)
+    assert_reported(getattr(check, test), None, detail, kind)
 
 
 FLOW_HOOK_TESTS = [
@@ -254,8 +254,9 @@ def test_flow_hooks_declared_false_are_skipped_naming_the_capability(test_name: 
 
 @pytest.mark.parametrize("test_name", FLOW_HOOK_TESTS)
 def test_flow_hooks_declared_but_missing_are_a_conformance_error(test_name: str) -> None:
-    _reported(
+    assert_reported(
         getattr(_flow_hooks_check(supports_flow_hooks=True), test_name),
-        ConformanceError,
+        None,
         "supports_flow_hooks = True, but the runner has no run_in_slot, lend_slot",
+        ConformanceError,
     )

@@ -12,10 +12,10 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from . import _checks
+from . import _checks, _landmarks
 from ._play import play_checked
 from ._report import Report
 from ._settings import KitSettings, always, is_exact, skip_reason
@@ -35,6 +35,8 @@ class Property:
     doc: str
     #: The optional capabilities (`CAPABILITIES`) it cannot do without.
     needs: tuple[str, ...] = ()
+    #: The schedules it plays first, before any it draws (see `_landmarks`).
+    landmarks: Callable[[type[KitSettings]], list[Schedule]] = _landmarks.none
 
 
 def _needs_fifo_observable(cls: type[KitSettings]) -> str | None:
@@ -77,6 +79,7 @@ PROPERTIES: dict[str, Property] = {
         doc="Calls start in submission order; each ends before the next starts; at most one "
         "runs -- under random durations, failures and cancellations.",
         needs=("sequential",),
+        landmarks=_landmarks.fitting(_landmarks.sequential),
     ),
     "test_max_workers_is_never_exceeded": Property(
         title=lambda kit: f"max_workers={kit.max_workers} bound",
@@ -85,6 +88,7 @@ PROPERTIES: dict[str, Property] = {
         skip=always,
         doc="With max_workers=k the number of calls running never exceeds k.",
         needs=("max_workers",),
+        landmarks=_landmarks.fitting(_landmarks.bound),
     ),
     "test_max_workers_admission_is_fifo": Property(
         title=lambda kit: f"max_workers={kit.max_workers} FIFO admission",
@@ -93,6 +97,7 @@ PROPERTIES: dict[str, Property] = {
         skip=_needs_fifo_observable,
         doc="With max_workers=k calls are admitted in submission order.",
         needs=("max_workers",),
+        landmarks=_landmarks.fitting(_landmarks.bound),
     ),
     "test_each_call_runs_exactly_once": Property(
         title=lambda kit: "exactly once",
@@ -100,6 +105,7 @@ PROPERTIES: dict[str, Property] = {
         check=lambda kit, r: _checks.judge_exactly_once(r),
         skip=always,
         doc="Each call runs at most once, and exactly once unless cancelled before it started.",
+        landmarks=_landmarks.fitting(_landmarks.exactly_once),
     ),
     "test_wait_returns_the_state_iff_finished_within_timeout": Property(
         title=lambda kit: "wait semantics",
@@ -109,6 +115,7 @@ PROPERTIES: dict[str, Property] = {
         doc="wait(key, t) returns the State iff the call finished within t of the wait "
         "starting, else None; a later wait gets the State; the timeout never changes the "
         "outcome; concurrent waiters get the same State. To the instant where times are exact.",
+        landmarks=_landmarks.fitting(_landmarks.wait),
     ),
     "test_cancellation_ends_each_call_once_and_propagates": Property(
         title=lambda kit: "cancellation",
@@ -118,6 +125,7 @@ PROPERTIES: dict[str, Property] = {
         doc="Cancels at random instants (per call, cancel_all, the enclosing scope, an "
         "exception in the block): one terminal State per call, finished calls keep theirs, "
         "Cancelled is never swallowed, no waiter hangs after the runner exits.",
+        landmarks=_landmarks.fitting(_landmarks.cancellation),
     ),
     "test_release_keeps_memory_bounded": Property(
         title=lambda kit: "bounded memory",
@@ -126,6 +134,7 @@ PROPERTIES: dict[str, Property] = {
         skip=always,
         doc="With release, retained States never exceed the States not yet consumed.",
         needs=("release", "statistics", "state"),
+        landmarks=_landmarks.fitting(_landmarks.memory),
     ),
 }
 
@@ -151,9 +160,10 @@ def make_test(cls: type[KitSettings], name: str, prop: Property) -> Callable[...
         check._hypothesis_internal_add_digest = owner.encode()  # type: ignore[attr-defined]
         # deadline=None: an example's time depends on Trio's start-up and, for runners on real
         # time, on the machine's load, not on the code under test.
-        test = settings(cls.hypothesis_settings, deadline=None)(
-            given(schedule=prop.strategy(cls))(check)
-        )
+        test = given(schedule=prop.strategy(cls))(check)
+        for schedule in prop.landmarks(cls):
+            test = example(schedule=schedule)(test)
+        test = settings(cls.hypothesis_settings, deadline=None)(test)
     test.__name__ = test.__qualname__ = name
     test.__doc__ = prop.doc
     return test

@@ -18,6 +18,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from . import (
+    _landmarks,
     _scenarios,
     _scenarios_calls,
     _scenarios_context,
@@ -36,7 +37,7 @@ from ._settings import (
     needs_in_process,
     skip_reason,
 )
-from .strategies import GatedSpec
+from .strategies import BaseExceptionSpec, ConsumerSpec, GatedSpec, WaitingSpec
 
 __all__ = ["SCENARIOS", "Scenario", "make_machine_test", "make_scenario_test"]
 
@@ -68,7 +69,8 @@ class Scenario:
     max_examples: int | None = None
     #: This share of the profile's examples (a scenario covers a lot per example).
     share: float = 1.0
-    examples: Callable[[type[KitSettings]], list[Any]] = lambda cls: []
+    #: The specs it plays first, before any it draws (its landmarks).
+    examples: Callable[[type[KitSettings]], list[Any]] = _landmarks.none
     #: The optional capabilities (`CAPABILITIES`) it cannot do without.
     needs: tuple[str, ...] = ()
 
@@ -86,6 +88,33 @@ def _backpressure_examples(cls: type[KitSettings]) -> list[GatedSpec]:
         GatedSpec(k + p + 1, (("cancel", 0),)),
         GatedSpec(k + p + 1, (("cancel", 1), ("cancel", 0))),
         GatedSpec(k + p + 2, (("abandon", 0), ("release", 0))),
+    ]
+
+
+def _waiting_examples(cls: type[KitSettings]) -> list[WaitingSpec]:
+    """An ``as_completed`` step cancelled by its timeout while it waits for an item, beside a
+    waiter cancelled by its own scope; a consumer that releases each item as it comes."""
+    return [
+        WaitingSpec(
+            durations=(2.0, 1.0),
+            fails=(False, True),
+            consumers=(ConsumerSpec((0, 1), 0.0, (0.5,), None, False),),
+            waiters=((0, None, 1.0), (1, 3.0, 0.5)),
+        ),
+        WaitingSpec(
+            durations=(1.0, 0.0),
+            fails=(False, False),
+            consumers=(ConsumerSpec((1, 0, 1), 0.0, (None, 0.5), None, True),),
+            waiters=(),
+        ),
+    ]
+
+
+def _base_exception_examples(cls: type[KitSettings]) -> list[BaseExceptionSpec]:
+    """Each kind that must leave the run alone, raised by a call beside one still running."""
+    return [
+        BaseExceptionSpec(calls=((1.0, kind, False), (2.0, "ok", False)), delays=(0.0, 0.0))
+        for kind in ("stray_cancelled", "custom_base", "base_group")
     ]
 
 
@@ -151,6 +180,7 @@ SCENARIOS: dict[str, Scenario] = {
         strategy=lambda cls: _st.waiting_specs(max_calls=min(cls.max_calls, 5)),
         play=_scenarios_calls.play_waiting,
         share=0.5,
+        examples=_waiting_examples,
         skip=needs_exact,
         doc="as_completed consumers with steps cancelled by their own timeouts, duplicate "
         "keys, aclose() and release() while iterating, and waiters cancelled by their own "
@@ -181,6 +211,7 @@ SCENARIOS: dict[str, Scenario] = {
         strategy=lambda cls: _st.base_exception_specs(max_calls=min(cls.max_calls, 5)),
         play=_scenarios_calls.play_base_exceptions,
         share=0.5,
+        examples=_base_exception_examples,
         skip=needs_exact,
         doc="A stray trio.Cancelled, a custom BaseException or a BaseExceptionGroup raised "
         "by a call: Crashed, the run left alone. KeyboardInterrupt / SystemExit (also in a "
