@@ -1,4 +1,5 @@
-"""The schedules every timed property plays first, before any it draws: its *landmarks*.
+"""The schedules every timed property (and the state machine) plays first, before any it
+draws: its *landmarks*.
 
 A drawn schedule finds a bug with some probability per example; a landmark finds the bug it is
 made for in every run. Each landmark is the smallest schedule that shows one kind of bug the
@@ -7,15 +8,17 @@ cancelled while a call runs after the block has ended (a ``start()`` that swallo
 cancellation exits normally), the same while ``submit`` runs the call (a sequential runner's
 ``submit`` that swallows it returns normally), a wait that times out on a running call (a
 ``wait`` that raises for it), a call that fails (a runner that retries it), one call more than
-``max_workers`` at once. Landmarks use only what the kit's class declares (no ``cancel()``
-without capability ``cancel``, no more calls than ``max_calls``), and times in the units of
-the drawn schedules.
+``max_workers`` at once; for the state machine, steps that cancel an ``as_completed`` step, a
+waiter and a queued call at the moment it matters. Landmarks use only what the kit's class
+declares (no ``cancel()`` without capability ``cancel``, no more calls than ``max_calls``),
+and times in the units of the drawn schedules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from ._machine_model import RULES, Raw
 from ._settings import KitSettings
 from .strategies import CallSpec, Schedule, WaitSpec
 
@@ -24,6 +27,7 @@ __all__ = [
     "cancellation",
     "exactly_once",
     "fitting",
+    "machine",
     "memory",
     "none",
     "sequential",
@@ -99,6 +103,35 @@ def memory(cls: type[KitSettings]) -> list[Schedule]:
             consumer_delays=(1.0, 0.0, 0.0),
         )
     ]
+
+
+def _step(rule: str, pick: int = 0, t1: int = 0, t2: int = 0) -> Raw:
+    """The state machine's step that means ``rule`` (read as `Raw` bytes: see
+    ``_Machine._interpret``; ``t1``/``t2`` are time and timeout bytes, ``pick`` an index)."""
+    return Raw(RULES.index(rule), pick, t1, t2, False)
+
+
+def machine(cls: type[KitSettings]) -> list[tuple[frozenset[str], list[Raw]]]:
+    """The state machine's landmarks (no rule switched off): an ``as_completed`` step cancelled
+    by its timeout while it waits (the next step must still get the item); a waiter cancelled
+    by its own scope (``statistics().waiters`` back down); a queued call cancelled while a
+    submit waits for room (with ``max_pending``: the submit returns at once)."""
+    runs_2 = _step("submit", t1=1)  # a call of duration 2 (time byte 2), submitted at once
+    as_completed = [
+        runs_2,
+        _step("as_completed"),  # over call 0
+        _step("next_item", t2=3),  # a step with timeout 1: it times out
+        _step("advance", t1=3),  # to time 3: call 0 ended at 2
+        _step("next_item"),  # no timeout: it must get call 0
+    ]
+    waiter = [
+        runs_2,
+        _step("wait", t2=3),  # wait(call 0) in a scope with a deadline 1 later
+        _step("advance", t1=3),
+    ]
+    # Four calls of duration 2, one queued call cancelled (call 1: pick 2 of 5 from the newest).
+    room = [runs_2] * 4 + [_step("cancel", pick=2), _step("advance", t1=3)]
+    return [(frozenset(), steps) for steps in (as_completed, waiter, room)]
 
 
 def fitting(

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 import trio.testing
-from hypothesis import Phase, given, note, settings
+from hypothesis import Phase, example, given, note, settings
 
 from .._states import State, StateType
+from . import _landmarks
 from ._calls import AsyncCall, CallError
 from ._log import MemoryCallLog
 from ._machine_model import EXAMPLES, LANES, NEVER, RULES, Consumer, Model, Raw, Task
@@ -397,4 +398,7 @@ def run_machine(kit: KitSettings, hypothesis_settings: settings) -> None:
     # No explain phase: it traces every line of a failing example's replays (minutes here),
     # and the steps noted for the failing example already say what happened.
     phases = [p for p in hypothesis_settings.phases if p is not Phase.explain]
-    settings(hypothesis_settings, deadline=None, phases=phases)(given(EXAMPLES)(machine))()
+    test = given(EXAMPLES)(machine)
+    for landmark in _landmarks.machine(type(kit)):
+        test = example(landmark)(test)
+    settings(hypothesis_settings, deadline=None, phases=phases)(test)()
