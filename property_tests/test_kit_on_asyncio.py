@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from broken_runners import assert_reported
+from broken_runners import LANDMARKS_ONLY, assert_reported
 from hypothesis import settings
 
 from trio_runners import ConcurrentTaskRunner
@@ -27,7 +27,6 @@ from trio_runners.embed import AsyncBackgroundRunner, run_in_background_async
 from trio_runners.states import Cancelled, Completed, Crashed, Failed, State
 from trio_runners.testing import (
     CancellationSwallowed,
-    ConformanceError,
     CoreRunner,
     RunnerConformance,
     RunnerRaised,
@@ -246,13 +245,13 @@ def test_what_needs_trio_is_a_skip_that_names_it(test_name: str, capability: str
 FAST = settings(max_examples=150, report_multiple_bugs=False)
 
 
-def _check(*, bug: str, inline: bool = False) -> RunnerConformance:
+def _check(*, bug: str, inline: bool = False, landmarks_only: bool = False) -> RunnerConformance:
     cls = type(
         "Check",
         (RunnerConformance,),
         {
             "runner_factory": staticmethod(lambda: AsyncioRunner(inline=inline, bug=bug)),
-            "hypothesis_settings": FAST,
+            "hypothesis_settings": LANDMARKS_ONLY if landmarks_only else FAST,
             "backend": "asyncio",
             "sequential": inline,
             **CORE_ONLY,
@@ -262,25 +261,30 @@ def _check(*, bug: str, inline: bool = False) -> RunnerConformance:
     return check
 
 
-def _reported(test: Callable[[], None], kind: type[ConformanceError], detail: str) -> None:
-    assert_reported(test, None, detail, kind)
+HOW = pytest.mark.parametrize("landmarks_only", [False, True], ids=["drawn", "landmarks"])
 
 
-def test_kit_on_asyncio_reports_wait_raising_for_a_running_call() -> None:
-    check = _check(bug="wait_raises")
-    _reported(
+@HOW
+def test_kit_on_asyncio_reports_wait_raising_for_a_running_call(landmarks_only: bool) -> None:
+    check = _check(bug="wait_raises", landmarks_only=landmarks_only)
+    assert_reported(
         check.test_wait_returns_the_state_iff_finished_within_timeout,
-        RunnerRaised,
+        None,
         "raised KeyError",
+        RunnerRaised,
     )
 
 
-def test_kit_on_asyncio_reports_submit_swallowing_an_enclosing_cancellation() -> None:
-    check = _check(bug="swallow", inline=True)
-    _reported(
+@HOW
+def test_kit_on_asyncio_reports_submit_swallowing_an_enclosing_cancellation(
+    landmarks_only: bool,
+) -> None:
+    check = _check(bug="swallow", inline=True, landmarks_only=landmarks_only)
+    assert_reported(
         check.test_cancellation_ends_each_call_once_and_propagates,
-        CancellationSwallowed,
+        None,
         "asyncio.CancelledError was swallowed",
+        CancellationSwallowed,
     )
 
 
