@@ -16,7 +16,10 @@ and times in the units of the drawn schedules.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from hypothesis import example
 
 from ._machine_model import RULES, Raw
 from ._settings import KitSettings
@@ -30,6 +33,7 @@ __all__ = [
     "machine",
     "memory",
     "none",
+    "played_first",
     "sequential",
     "wait",
 ]
@@ -143,6 +147,17 @@ def fitting(
         return [s for s in make(cls) if len(s.calls) <= cls.max_calls]
 
     return landmarks
+
+
+T = TypeVar("T", bound=Callable[..., Any])
+
+
+def played_first(test: T, landmarks: Iterable[Any], name: str | None = None) -> T:
+    """``test`` (a ``@given`` test) that plays each of ``landmarks`` first, as an explicit
+    example: its argument ``name``, or its only positional argument."""
+    for landmark in landmarks:
+        test = (example(landmark) if name is None else example(**{name: landmark}))(test)
+    return test
 
 
 def none(cls: type[KitSettings]) -> list[Schedule]:

@@ -2,9 +2,9 @@
 
 One example is one ``trio.run`` on a MockClock that never jumps between steps; each step runs
 inside the run, then the machine waits until every task is blocked and compares the runner
-with the model exactly. The steps (see `_machine_model`): submits from several submitter
-lanes (a blocked submit is seen; its own scope can cancel it), scoped waits, ``cancel``,
-``cancel_all``, ``release``, time passing, and ``as_completed`` consumers.
+with the model exactly. The steps (see `_machine_model`; the ones played first: `_landmarks`):
+submits from several submitter lanes (a blocked submit is seen; its own scope can cancel it),
+scoped waits, ``cancel``, ``cancel_all``, ``release``, time passing, ``as_completed``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 import trio.testing
-from hypothesis import Phase, example, given, note, settings
+from hypothesis import Phase, given, note, settings
 
 from .._states import State, StateType
 from . import _landmarks
@@ -39,11 +39,8 @@ class _Machine:
 
     def __init__(self, kit: KitSettings, off: frozenset[str], steps: list[Raw]) -> None:
         self.off, self.steps = off, steps
-        self.model = Model(
-            kit.sequential,
-            1 if kit.sequential else kit.max_workers,
-            kit.max_pending,
-        )
+        workers = 1 if kit.sequential else kit.max_workers
+        self.model = Model(kit.sequential, workers, kit.max_pending)
         self.runner: BaseTaskRunner = kit.new_runner()
         self.log = MemoryCallLog()
         self.clock = trio.testing.MockClock()
@@ -395,10 +392,7 @@ def run_machine(kit: KitSettings, hypothesis_settings: settings) -> None:
 
     owner = f"{type(kit).__module__}.{type(kit).__qualname__}.state_machine"
     machine._hypothesis_internal_add_digest = owner.encode()  # type: ignore[attr-defined]
-    # No explain phase: it traces every line of a failing example's replays (minutes here),
-    # and the steps noted for the failing example already say what happened.
+    # No explain phase: it traces every line of a failing example's replays (minutes here).
     phases = [p for p in hypothesis_settings.phases if p is not Phase.explain]
-    test = given(EXAMPLES)(machine)
-    for landmark in _landmarks.machine(type(kit)):
-        test = example(landmark)(test)
+    test = _landmarks.played_first(given(EXAMPLES)(machine), _landmarks.machine(type(kit)))
     settings(hypothesis_settings, deadline=None, phases=phases)(test)()

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from . import _checks, _landmarks
@@ -160,9 +160,9 @@ def make_test(cls: type[KitSettings], name: str, prop: Property) -> Callable[...
         check._hypothesis_internal_add_digest = owner.encode()  # type: ignore[attr-defined]
         # deadline=None: an example's time depends on Trio's start-up and, for runners on real
         # time, on the machine's load, not on the code under test.
-        test = given(schedule=prop.strategy(cls))(check)
-        for schedule in prop.landmarks(cls):
-            test = example(schedule=schedule)(test)
+        test = _landmarks.played_first(
+            given(schedule=prop.strategy(cls))(check), prop.landmarks(cls), "schedule"
+        )
         test = settings(cls.hypothesis_settings, deadline=None)(test)
     test.__name__ = test.__qualname__ = name
     test.__doc__ = prop.doc

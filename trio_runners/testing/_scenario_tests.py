@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from . import (
@@ -288,9 +288,9 @@ def make_scenario_test(
         limit = max(1, int(parent.max_examples * scenario.share))
         if scenario.max_examples is not None:
             limit = min(limit, scenario.max_examples)
-        test = given(spec=scenario.strategy(cls))(check)
-        for spec in scenario.examples(cls):
-            test = example(spec=spec)(test)
+        test = _landmarks.played_first(
+            given(spec=scenario.strategy(cls))(check), scenario.examples(cls), "spec"
+        )
         test = settings(parent, deadline=None, max_examples=limit)(test)
     test.__name__ = test.__qualname__ = name
     test.__doc__ = scenario.doc
