@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import trio
+from broken_runners import LANDMARKS_ONLY
 from hypothesis import Phase, settings
 from test_kit_catches_bugs import PendingRoomKeptByCancelledCalls
 
@@ -76,7 +77,6 @@ class CancelledWaiterStaysCounted(SequentialTaskRunner):  # type: ignore[misc]
 # 6,000 make a miss negligible and cost nothing while the bug is found early. The machine's
 # landmarks (played first) catch each in every run: the second test of each.
 SEARCH = settings(max_examples=6000, deadline=None, database=None, phases=[Phase.generate])
-LANDMARKS_ONLY = settings(deadline=None, database=None, phases=[Phase.explicit])
 
 
 def machine_fails(
