@@ -52,7 +52,7 @@ def kit(
     return cls()  # type: ignore[no-any-return]
 
 
-def _ran(test: Callable[[], None]) -> None:
+def played(test: Callable[[], None]) -> None:
     """``test()``; a failure if it was skipped: Hypothesis skips a test that has no example to
     run (e.g. no landmark, with only the explicit phase)."""
     try:
@@ -70,7 +70,7 @@ def assert_reported(
     """``test`` fails with a ``kind`` of `ConformanceError` for ``prop`` (None: any property)
     whose violations mention ``detail``."""
     with pytest.raises((AssertionError, BaseExceptionGroup)) as info:
-        _ran(test)
+        played(test)
     errors: list[BaseException] = [info.value]
     leaves = []
     while errors:
