@@ -27,6 +27,10 @@ FAST = settings(max_examples=200, report_multiple_bugs=False)
 NO_SHRINK = settings(FAST, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 # Only the schedules a timed property plays first (its landmarks): nothing drawn, no database.
 LANDMARKS_ONLY = settings(FAST, phases=[Phase.explicit], database=None)
+#: Runs a test twice: with drawn schedules (``landmarks_only=False``) and with landmarks alone.
+DRAWN_AND_LANDMARKS = pytest.mark.parametrize(
+    "landmarks_only", [False, True], ids=["drawn", "landmarks"]
+)
 
 
 def kit(

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import trio
-from broken_runners import FAST, LANDMARKS_ONLY, assert_reported
+from broken_runners import DRAWN_AND_LANDMARKS, FAST, assert_reported, kit
 
 from trio_runners.states import Cancelled, Completed, Crashed, Failed, State
 from trio_runners.testing import (
@@ -157,18 +157,12 @@ def test_a_missing_capability_is_a_skip_that_names_it(
 
 
 def _check(*, bug: str, inline: bool = False, landmarks_only: bool = False) -> RunnerConformance:
-    cls = type(
-        "Check",
-        (RunnerConformance,),
-        {
-            "runner_factory": staticmethod(lambda: DictRunner(inline=inline, bug=bug)),
-            "hypothesis_settings": LANDMARKS_ONLY if landmarks_only else FAST,
-            "sequential": inline,
-            **CORE_ONLY,
-        },
+    return kit(
+        lambda: DictRunner(inline=inline, bug=bug),
+        landmarks_only=landmarks_only,
+        sequential=inline,
+        **CORE_ONLY,
     )
-    check: RunnerConformance = cls()
-    return check
 
 
 #: The three kinds of bug the kit found in Prefect 2's runners, planted one at a time:
@@ -198,7 +192,7 @@ PLANTED = {
 }
 
 
-@pytest.mark.parametrize("landmarks_only", [False, True], ids=["drawn", "landmarks"])
+@DRAWN_AND_LANDMARKS
 @pytest.mark.parametrize("planted", list(PLANTED))
 def test_kit_reports(planted: str, landmarks_only: bool) -> None:
     """Found in every run: by the property's landmarks alone, and with its drawn schedules."""

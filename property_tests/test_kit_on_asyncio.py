@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from broken_runners import LANDMARKS_ONLY, assert_reported
+from broken_runners import DRAWN_AND_LANDMARKS, LANDMARKS_ONLY, assert_reported
 from hypothesis import settings
 
 from trio_runners import ConcurrentTaskRunner
@@ -261,10 +261,7 @@ def _check(*, bug: str, inline: bool = False, landmarks_only: bool = False) -> R
     return check
 
 
-HOW = pytest.mark.parametrize("landmarks_only", [False, True], ids=["drawn", "landmarks"])
-
-
-@HOW
+@DRAWN_AND_LANDMARKS
 def test_kit_on_asyncio_reports_wait_raising_for_a_running_call(landmarks_only: bool) -> None:
     check = _check(bug="wait_raises", landmarks_only=landmarks_only)
     assert_reported(
@@ -275,7 +272,7 @@ def test_kit_on_asyncio_reports_wait_raising_for_a_running_call(landmarks_only: 
     )
 
 
-@HOW
+@DRAWN_AND_LANDMARKS
 def test_kit_on_asyncio_reports_submit_swallowing_an_enclosing_cancellation(
     landmarks_only: bool,
 ) -> None:
